@@ -1,0 +1,21 @@
+"""LEIS: Law Enforcement Information Sharing Service broker."""
+
+from leis.errors import (
+    FieldViolation,
+    InvalidArgument,
+    LeisError,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+
+__all__ = [
+    "FieldViolation",
+    "InvalidArgument",
+    "LeisError",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "Unauthenticated",
+    "Unavailable",
+]

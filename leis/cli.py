@@ -1,0 +1,26 @@
+"""The ``leis`` command line: one sub-command per operator task."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every ``leis`` sub-command."""
+    parser = argparse.ArgumentParser(prog="leis", description="Law Enforcement Information Sharing Service")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    del commands
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``leis`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
