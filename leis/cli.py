@@ -6,12 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from leis.pki import register_pki
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``leis`` sub-command."""
     parser = argparse.ArgumentParser(prog="leis", description="Law Enforcement Information Sharing Service")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    del commands
+    register_pki(commands)
     return parser
 
 
