@@ -1,0 +1,246 @@
+"""The broker's interceptor chain, in its one fixed order: tracing → audit → identity → policy.
+
+- tracing (outermost): one server span per call, the ``CallState`` of the call,
+  and the one place where domain errors become gRPC statuses with details.
+- audit: records every message, refusals included; durable before the call goes
+  on and before the response leaves; refuses service only when it cannot record
+  (fail closed, R-AUD-2). It never changes a decision.
+- identity: certificate → agreement → principal (R-ID-1, R-ID-3, R-SEC-2).
+- policy: validation, purpose and rate limits (R-Q-1..4, R-SEC-3).
+
+Audit sits outside identity and policy so that it sees every message, including
+the ones they refuse. Health and reflection bypass the chain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from grpc_interceptor.server import AsyncServerInterceptor
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from leis.audit import AuditLog, AuditRecord, AuditUnavailable
+from leis.callstate import CURRENT_CALL, CallState, current_call
+from leis.errors import LeisError, Unavailable, abort
+from leis.identity import IdentityResolver, check_ori
+from leis.pki import peer_identity
+from leis.policy import RateLimiter, check_purpose, validate_search
+from leis.telemetry import extract_context
+
+log = logging.getLogger("leis.broker")
+
+UNINTERCEPTED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
+
+Continuation = Callable[[Any, grpc.aio.ServicerContext], Any]  # type: ignore[type-arg]
+
+
+def _bypass(method_name: str) -> bool:
+    return method_name.startswith(UNINTERCEPTED_PREFIXES)
+
+
+class TracingInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
+    """Server span per call (no PII attributes, R-OBS-2) and error → status mapping."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    async def intercept(
+        self, method: Continuation, request: Any, context: grpc.aio.ServicerContext, method_name: str  # type: ignore[type-arg]
+    ) -> Any:
+        if _bypass(method_name):
+            return await method(request, context)
+        state = CallState(method=method_name)
+        token = CURRENT_CALL.set(state)
+        parent = extract_context(context.invocation_metadata() or ())
+        try:
+            with self._tracer.start_as_current_span(
+                method_name.lstrip("/"), context=parent, kind=SpanKind.SERVER, record_exception=False
+            ) as span:
+                state.trace_id = format(span.get_span_context().trace_id, "032x")
+                span.set_attribute("rpc.system", "grpc")
+                span.set_attribute("rpc.method", method_name)
+                try:
+                    response = await method(request, context)
+                except LeisError as err:
+                    _annotate(span, state, err)
+                    await abort(context, err)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception:
+                    log.exception("unhandled error serving %s", method_name)
+                    span.set_status(Status(StatusCode.ERROR, "INTERNAL"))
+                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                _annotate(span, state, None)
+                return response
+        finally:
+            CURRENT_CALL.reset(token)
+
+
+def _annotate(span: trace.Span, state: CallState, err: LeisError | None) -> None:
+    if state.principal is not None:
+        span.set_attribute("leis.agency_id", state.principal.agency_id)
+    if state.query is not None:
+        span.set_attribute("leis.purpose", state.query.purpose)
+        span.set_attribute("leis.query_categories", list(state.query.categories))
+    if err is None:
+        span.set_attribute("rpc.grpc.status_code", 0)
+        return
+    span.set_attribute("rpc.grpc.status_code", err.code.value[0])
+    span.set_attribute("leis.refusal_reason", err.reason)
+    span.set_status(Status(StatusCode.ERROR, err.reason))
+
+
+class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
+    """Fail-closed recording of every message (R-AUD-1, R-AUD-2)."""
+
+    def __init__(self, audit_log: AuditLog) -> None:
+        self._log = audit_log
+
+    async def intercept(
+        self, method: Continuation, request: Any, context: grpc.aio.ServicerContext, method_name: str  # type: ignore[type-arg]
+    ) -> Any:
+        if _bypass(method_name):
+            return await method(request, context)
+        state = current_call()
+        identity = peer_identity(context)
+        claimed = _claimed_user(request)
+        received = await self._append(
+            AuditRecord(
+                event_type="QUERY_RECEIVED",
+                direction="INBOUND",
+                method=method_name,
+                cert_fingerprint=identity.fingerprint_sha256 if identity else "",
+                user_id=claimed["user_id"],
+                ori=claimed["ori"],
+                purpose=claimed["purpose"],
+                outcome="OK",
+                trace_id=state.trace_id,
+                content={"request": _content(request)},
+            )
+        )
+        state.audit_reference = received.event_id
+        try:
+            response = await method(request, context)
+        except LeisError as err:
+            await self._append(self._closing(state, claimed, identity, method_name, received.event_id, err))
+            raise
+        await self._append(self._closing(state, claimed, identity, method_name, received.event_id, None))
+        return response
+
+    async def _append(self, record: AuditRecord) -> Any:
+        try:
+            return await self._log.append(record)
+        except AuditUnavailable as exc:
+            log.error("audit store cannot record: %s", type(exc).__name__)
+            raise Unavailable("AUDIT_UNAVAILABLE", "the audit log cannot record this call; nothing was served") from exc
+
+    @staticmethod
+    def _closing(
+        state: CallState,
+        claimed: dict[str, str],
+        identity: Any,
+        method_name: str,
+        parent_id: str,
+        err: LeisError | None,
+    ) -> AuditRecord:
+        principal = state.principal
+        disclosure = state.disclosure
+        common: dict[str, Any] = {
+            "method": method_name,
+            "agency_id": principal.agency_id if principal else "",
+            "cert_fingerprint": identity.fingerprint_sha256 if identity else "",
+            "user_id": claimed["user_id"],
+            "ori": claimed["ori"],
+            "purpose": state.query.purpose if state.query else claimed["purpose"],
+            "trace_id": state.trace_id,
+            "query_categories": state.query.categories if state.query else (),
+            "parent_event_id": parent_id,
+        }
+        if err is not None:
+            return AuditRecord(
+                event_type="REFUSED",
+                direction="OUTBOUND",
+                outcome="REFUSED" if err.code != grpc.StatusCode.UNAVAILABLE else "FAILED",
+                status_code=err.code.name,
+                reason=err.reason,
+                content={"error": err.message},
+                **common,
+            )
+        return AuditRecord(
+            event_type="RESPONSE_SENT",
+            direction="OUTBOUND",
+            outcome="OK",
+            status_code="OK",
+            disclosed_count=disclosure.person_count if disclosure else 0,
+            disclosed_record_ids=disclosure.record_ids if disclosure else (),
+            released_fields=disclosure.released_fields if disclosure else (),
+            source_systems=disclosure.source_systems if disclosure else (),
+            content=disclosure.content if disclosure else {},
+            **common,
+        )
+
+
+def _claimed_user(request: Any) -> dict[str, str]:
+    """The end user and purpose the caller asserts, as recorded before any check."""
+    end_user = getattr(request, "end_user", None)
+    purpose = getattr(request, "purpose", 0)
+    from leis.v1 import subject_pb2
+
+    purpose_name = subject_pb2.Purpose.Name(purpose) if purpose in subject_pb2.Purpose.values() else str(purpose)
+    return {
+        "user_id": end_user.user_id[:64] if end_user is not None else "",
+        "ori": end_user.ori[:16] if end_user is not None else "",
+        "purpose": purpose_name.removeprefix("PURPOSE_") if end_user is not None else "",
+    }
+
+
+def _content(message: Message) -> dict[str, Any]:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+class IdentityInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
+    """Resolves the principal before anything else may run (R-ID-1, R-ID-3)."""
+
+    def __init__(self, resolver: IdentityResolver) -> None:
+        self._resolver = resolver
+
+    async def intercept(
+        self, method: Continuation, request: Any, context: grpc.aio.ServicerContext, method_name: str  # type: ignore[type-arg]
+    ) -> Any:
+        if _bypass(method_name):
+            return await method(request, context)
+        state = current_call()
+        state.principal = self._resolver.resolve(context, method_name)
+        end_user = getattr(request, "end_user", None)
+        if end_user is not None:
+            check_ori(state.principal, end_user.ori)
+        return await method(request, context)
+
+
+class PolicyInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
+    """Validation, purpose and rate limits for search calls (R-Q-1..4, R-SEC-3)."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    async def intercept(
+        self, method: Continuation, request: Any, context: grpc.aio.ServicerContext, method_name: str  # type: ignore[type-arg]
+    ) -> Any:
+        if method_name not in SEARCH_METHODS:
+            return await method(request, context)
+        state = current_call()
+        principal = state.principal
+        if principal is None:
+            raise RuntimeError("policy ran before identity")
+        query = validate_search(request)
+        check_purpose(request.purpose, principal.agreement.permitted_purposes)
+        self._limiter.check(principal.agency_id, query.user_id)
+        state.query = query
+        return await method(request, context)

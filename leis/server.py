@@ -1,0 +1,159 @@
+"""``leis serve``: assembles and runs the broker (grpc.aio, mTLS on every hop, R-SEC-1).
+
+The chain order is fixed here and only here: tracing → audit → identity → policy
+(see leis/interceptors.py). Health and reflection are served beside the LEIS
+services (R-OBS-4); shutdown finishes in-flight calls within the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.sdk.trace import TracerProvider
+
+from leis.agreements import Registry
+from leis.audit import AuditLog, AuditRecord, open_audit_log
+from leis.config import BrokerConfig, load_config
+from leis.hub import SourceHub
+from leis.identity import IdentityResolver
+from leis.interceptors import AuditInterceptor, IdentityInterceptor, PolicyInterceptor, TracingInterceptor
+from leis.paths import LeisHome
+from leis.pki import RevocationList, channel_credentials, server_credentials
+from leis.policy import RateLimiter, RateSpec
+from leis.query import QueryService
+from leis.reload import RegistryHolder
+from leis.telemetry import tracer_provider
+from leis.v1 import query_service_pb2, query_service_pb2_grpc
+
+log = logging.getLogger("leis.broker")
+
+SERVED_SERVICES = (query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,)
+
+
+@dataclass
+class Broker:
+    """A running broker and everything it owns."""
+
+    server: grpc.aio.Server
+    port: int
+    hub: SourceHub
+    registry: RegistryHolder
+    audit_log: AuditLog
+    health: health.aio.HealthServicer  # type: ignore[name-defined]
+    tracer_provider: TracerProvider
+    grace_seconds: float
+
+    async def stop(self) -> None:
+        """Graceful shutdown: refuse new calls, finish in-flight ones, then close."""
+        for name in (*SERVED_SERVICES, ""):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.registry.stop()
+        await self.server.stop(self.grace_seconds)
+        await self.hub.close()
+        await self.audit_log.close()
+        self.tracer_provider.shutdown()
+
+
+def rate_limiter(config: BrokerConfig) -> RateLimiter:
+    """The per-user and per-agency token buckets from configuration."""
+    limits = config.rate_limits
+    return RateLimiter(
+        per_user=RateSpec(rate_per_second=limits.user_per_minute / 60, burst=limits.user_burst),
+        per_agency=RateSpec(rate_per_second=limits.agency_per_minute / 60, burst=limits.agency_burst),
+    )
+
+
+def _registry_change_hook(audit_log: AuditLog):  # type: ignore[no-untyped-def]
+    async def record(old: Registry, new: Registry) -> None:
+        changed = sorted(
+            {a.agency_id for a in new.agreements if old.get(a.agency_id) != a}
+            | {a.agency_id for a in old.agreements if new.get(a.agency_id) is None}
+        )
+        await audit_log.append(
+            AuditRecord(
+                event_type="REGISTRY_CHANGED",
+                direction="INTERNAL",
+                method="registry.reload",
+                outcome="OK",
+                status_code="OK",
+                reason="REGISTRY_RELOADED",
+                source_systems=tuple(changed),
+                content={
+                    "old_version": old.version,
+                    "new_version": new.version,
+                    "old_digest": old.digest,
+                    "new_digest": new.digest,
+                    "changed_agreements": changed,
+                },
+            )
+        )
+
+    return record
+
+
+async def start_broker(
+    config: BrokerConfig,
+    *,
+    audit_log: AuditLog | None = None,
+    channels: Mapping[str, grpc.aio.Channel] | None = None,
+    provider: TracerProvider | None = None,
+) -> Broker:
+    """Start the broker on ``config.listen`` (port 0 picks a free port)."""
+    provider = provider or tracer_provider("leis-broker")
+    audit_log = audit_log or await open_audit_log(config.resolved_audit_url)
+    registry = RegistryHolder(config.registry_path, on_change=_registry_change_hook(audit_log))
+    revocations = RevocationList.load(config.pki_dir)
+    hub = SourceHub(config.sources, channel_credentials(config.pki_dir, "broker-client"), channels=channels)
+    interceptors = [
+        TracingInterceptor(provider.get_tracer("leis.broker")),
+        AuditInterceptor(audit_log),
+        IdentityInterceptor(IdentityResolver(registry.current, lambda: revocations)),
+        PolicyInterceptor(rate_limiter(config)),
+    ]
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", config.max_request_bytes),
+            ("grpc.max_send_message_length", 32 * 1024 * 1024),
+        ],
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+    )
+    query_service_pb2_grpc.add_QueryServiceServicer_to_server(QueryService(config, hub), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVED_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    port = server.add_secure_port(config.listen, server_credentials(config.pki_dir, "broker"))
+    await server.start()
+    for name in (*SERVED_SERVICES, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    registry.start(config.registry_poll_seconds)
+    log.info("broker listening on port %d", port)
+    return Broker(server, port, hub, registry, audit_log, health_servicer, provider, config.grace_seconds)
+
+
+async def serve_forever(config: BrokerConfig) -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    broker = await start_broker(config)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down; finishing in-flight calls")
+    await broker.stop()
+
+
+def main_serve(home: LeisHome) -> int:
+    """Entry point of ``leis serve``."""
+    asyncio.run(serve_forever(load_config(home)))
+    return 0
