@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from leis.agreements import register_registry
 from leis.pki import register_pki
 
 
@@ -14,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leis", description="Law Enforcement Information Sharing Service")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_pki(commands)
+    register_registry(commands)
     return parser
 
 
