@@ -1,7 +1,7 @@
 """Per-call state shared by the interceptor chain and the handlers.
 
 The outermost interceptor (tracing) creates one ``CallState`` per RPC and puts
-it in a ``ContextVar``; identity fills ``principal``, policy fills ``query``,
+it in a ``ContextVar``; identity fills ``principal``, policy fills ``query`` and ``purpose``,
 audit fills ``audit_reference``, and the handler fills ``disclosure`` so that
 the audit interceptor can record what left, and to whom (R-AUD-1).
 """
@@ -36,6 +36,7 @@ class CallState:
     trace_id: str = ""
     principal: Principal | None = None
     query: ValidatedQuery | None = None
+    purpose: str = ""
     audit_reference: str = ""
     disclosure: Disclosure | None = None
 

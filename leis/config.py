@@ -77,6 +77,7 @@ class BrokerConfig:
     grace_seconds: float = 5.0
     audit_url: str = ""
     registry_poll_seconds: float = 1.0
+    outbound_deadline_ms: int = 2000
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     sources: tuple[SourceConfig, ...] = ()
 
@@ -133,6 +134,7 @@ def _apply(config: BrokerConfig, data: dict[str, Any], path: Path) -> BrokerConf
         "grace_seconds": float,
         "audit_url": str,
         "registry_poll_seconds": float,
+        "outbound_deadline_ms": int,
     }
     updates = _typed(broker, allowed, f"{path}: [broker]")
     if "max_results" in updates and not 1 <= updates["max_results"] <= 100:

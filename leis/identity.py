@@ -80,12 +80,3 @@ class IdentityResolver:
             )
         return Principal(identity=identity, agreement=agreement)
 
-
-def check_ori(principal: Principal, ori: str) -> None:
-    """The end user's ORI must be one the agreement permits (R-ID-3)."""
-    if ori and ori not in principal.agreement.permitted_oris:
-        raise PermissionDenied(
-            "ORI_NOT_PERMITTED",
-            f"ORI {ori} is not permitted by the agreement of {principal.agency_id}",
-            metadata={"ori": ori},
-        )

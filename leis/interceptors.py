@@ -6,7 +6,8 @@
   on and before the response leaves; refuses service only when it cannot record
   (fail closed, R-AUD-2). It never changes a decision.
 - identity: certificate → agreement → principal (R-ID-1, R-ID-3, R-SEC-2).
-- policy: validation, purpose and rate limits (R-Q-1..4, R-SEC-3).
+- policy: validation, the end user's ORI against the agreement, purpose and rate
+  limits (R-Q-1..4, R-ID-3, R-SEC-3).
 
 Audit sits outside identity and policy so that it sees every message, including
 the ones they refuse. Health and reflection bypass the chain.
@@ -28,9 +29,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from leis.audit import AuditLog, AuditRecord, AuditUnavailable
 from leis.callstate import CURRENT_CALL, CallState, current_call
 from leis.errors import LeisError, Unavailable, abort
-from leis.identity import IdentityResolver, check_ori
+from leis.identity import IdentityResolver
 from leis.pki import peer_identity
-from leis.policy import RateLimiter, check_purpose, validate_search
+from leis.policy import RateLimiter, check_ori, check_purpose, validate_search
 from leis.telemetry import extract_context
 
 log = logging.getLogger("leis.broker")
@@ -86,8 +87,9 @@ class TracingInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
 def _annotate(span: trace.Span, state: CallState, err: LeisError | None) -> None:
     if state.principal is not None:
         span.set_attribute("leis.agency_id", state.principal.agency_id)
+    if state.purpose:
+        span.set_attribute("leis.purpose", state.purpose)
     if state.query is not None:
-        span.set_attribute("leis.purpose", state.query.purpose)
         span.set_attribute("leis.query_categories", list(state.query.categories))
     if err is None:
         span.set_attribute("rpc.grpc.status_code", 0)
@@ -158,7 +160,7 @@ class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
             "cert_fingerprint": identity.fingerprint_sha256 if identity else "",
             "user_id": claimed["user_id"],
             "ori": claimed["ori"],
-            "purpose": state.query.purpose if state.query else claimed["purpose"],
+            "purpose": state.purpose or claimed["purpose"],
             "trace_id": state.trace_id,
             "query_categories": state.query.categories if state.query else (),
             "parent_event_id": parent_id,
@@ -218,9 +220,6 @@ class IdentityInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
             return await method(request, context)
         state = current_call()
         state.principal = self._resolver.resolve(context, method_name)
-        end_user = getattr(request, "end_user", None)
-        if end_user is not None:
-            check_ori(state.principal, end_user.ori)
         return await method(request, context)
 
 
@@ -240,7 +239,9 @@ class PolicyInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         if principal is None:
             raise RuntimeError("policy ran before identity")
         query = validate_search(request)
-        check_purpose(request.purpose, principal.agreement.permitted_purposes)
+        # The asserted ORI is checked once its format is known to be valid (R-ID-3).
+        check_ori(query.ori, principal.agreement.permitted_oris)
+        purpose = check_purpose(request.purpose, principal.agreement.permitted_purposes)
         self._limiter.check(principal.agency_id, query.user_id)
-        state.query = query
+        state.query, state.purpose = query, purpose
         return await method(request, context)

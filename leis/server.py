@@ -7,11 +7,13 @@ services (R-OBS-4); shutdown finishes in-flight calls within the grace period.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,7 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from leis.agreements import Registry
 from leis.audit import AuditLog, AuditRecord, open_audit_log
-from leis.config import BrokerConfig, load_config
+from leis.config import BrokerConfig, ConfigError, load_config
 from leis.hub import SourceHub
 from leis.identity import IdentityResolver
 from leis.interceptors import AuditInterceptor, IdentityInterceptor, PolicyInterceptor, TracingInterceptor
@@ -30,11 +32,20 @@ from leis.policy import RateLimiter, RateSpec
 from leis.query import QueryService
 from leis.reload import RegistryHolder
 from leis.telemetry import tracer_provider
-from leis.v1 import query_service_pb2, query_service_pb2_grpc
+from leis.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
+from leis.v1 import (
+    federated_search_service_pb2,
+    federated_search_service_pb2_grpc,
+    query_service_pb2,
+    query_service_pb2_grpc,
+)
 
 log = logging.getLogger("leis.broker")
 
-SERVED_SERVICES = (query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,)
+SERVED_SERVICES = (
+    query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
+    federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"].full_name,
+)
 
 
 @dataclass
@@ -44,6 +55,7 @@ class Broker:
     server: grpc.aio.Server
     port: int
     hub: SourceHub
+    partners: PartnerChannels
     registry: RegistryHolder
     audit_log: AuditLog
     health: health.aio.HealthServicer  # type: ignore[name-defined]
@@ -57,6 +69,7 @@ class Broker:
         await self.registry.stop()
         await self.server.stop(self.grace_seconds)
         await self.hub.close()
+        await self.partners.close()
         await self.audit_log.close()
         self.tracer_provider.shutdown()
 
@@ -110,7 +123,9 @@ async def start_broker(
     audit_log = audit_log or await open_audit_log(config.resolved_audit_url)
     registry = RegistryHolder(config.registry_path, on_change=_registry_change_hook(audit_log))
     revocations = RevocationList.load(config.pki_dir)
-    hub = SourceHub(config.sources, channel_credentials(config.pki_dir, "broker-client"), channels=channels)
+    broker_credentials = channel_credentials(config.pki_dir, "broker-client")
+    hub = SourceHub(config.sources, broker_credentials, channels=channels)
+    partners = PartnerChannels(broker_credentials)
     interceptors = [
         TracingInterceptor(provider.get_tracer("leis.broker")),
         AuditInterceptor(audit_log),
@@ -126,6 +141,12 @@ async def start_broker(
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
     query_service_pb2_grpc.add_QueryServiceServicer_to_server(QueryService(config, hub), server)
+    federated_search_service_pb2_grpc.add_FederatedSearchServiceServicer_to_server(
+        FederatedSearchService(
+            registry.current, partners, audit_log, OutboundConfig(deadline_ms=config.outbound_deadline_ms)
+        ),
+        server,
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -138,7 +159,7 @@ async def start_broker(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     registry.start(config.registry_poll_seconds)
     log.info("broker listening on port %d", port)
-    return Broker(server, port, hub, registry, audit_log, health_servicer, provider, config.grace_seconds)
+    return Broker(server, port, hub, partners, registry, audit_log, health_servicer, provider, config.grace_seconds)
 
 
 async def serve_forever(config: BrokerConfig) -> None:
@@ -153,7 +174,29 @@ async def serve_forever(config: BrokerConfig) -> None:
     await broker.stop()
 
 
-def main_serve(home: LeisHome) -> int:
-    """Entry point of ``leis serve``."""
-    asyncio.run(serve_forever(load_config(home)))
+def register_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``leis serve``: run the broker until SIGINT/SIGTERM."""
+    parser = commands.add_parser("serve", help="run the LEIS broker (mTLS, audit, tracing)")
+    parser.add_argument("--listen", help="host:port to listen on (default from config.toml, 127.0.0.1:50051)")
+    parser.set_defaults(handler=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from leis.logging_setup import configure_logging
+
+    configure_logging("leis-broker")
+    home = LeisHome.from_env()
+    try:
+        config = load_config(home)
+    except ConfigError as exc:
+        print(f"leis serve: {exc}", file=sys.stderr)
+        return 2
+    if args.listen:
+        config = replace(config, listen=args.listen)
+    for needed in (config.pki_dir, config.registry_path):
+        if not needed.exists():
+            print(f"leis serve: {needed} is missing (run `leis demo` once, or `leis pki init` / "
+                  "`leis registry init`)", file=sys.stderr)
+            return 2
+    asyncio.run(serve_forever(config))
     return 0
