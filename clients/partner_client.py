@@ -85,7 +85,9 @@ def _name(name: records_pb2.PersonName) -> str:
 
 def _address(address: records_pb2.PostalAddress) -> str:
     street = " ".join(p for p in (address.street_number, address.street_name, address.secondary_unit) if p)
-    return ", ".join(p for p in (street, address.city, address.state, address.postal_code, address.country) if p)
+    return ", ".join(
+        p for p in (street, address.city, address.state, address.postal_code, address.country) if p
+    )
 
 
 def format_search_response(response: query_pb.SearchResponse) -> str:
@@ -104,7 +106,9 @@ def format_search_response(response: query_pb.SearchResponse) -> str:
             f"{records_pb2.SourceSystem.Name(r.source).removeprefix('SOURCE_SYSTEM_')}:{r.record_id}"
             for r in person.sources
         )
-        lines.append(f"- {person.result_id}  {_name(person.name)}  score {person.match_score:.2f}  [{sources}]")
+        lines.append(
+            f"- {person.result_id}  {_name(person.name)}  score {person.match_score:.2f}  [{sources}]"
+        )
         if person.date_of_birth:
             lines.append(f"    date of birth: {person.date_of_birth}")
         for address in person.addresses:
@@ -116,7 +120,9 @@ def format_search_response(response: query_pb.SearchResponse) -> str:
                 f"eyes {phys.eye_color or '?'}, hair {phys.hair_color or '?'}"
             )
         if person.country_of_birth or person.place_of_birth:
-            lines.append(f"    born: {', '.join(p for p in (person.place_of_birth, person.country_of_birth) if p)}")
+            lines.append(
+                f"    born: {', '.join(p for p in (person.place_of_birth, person.country_of_birth) if p)}"
+            )
         for ident in person.matched_identifiers:
             kind = records_pb2.IdentifierType.Name(ident.type).removeprefix("IDENTIFIER_TYPE_")
             lines.append(f"    matched identifier: {kind} {ident.value}")

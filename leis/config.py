@@ -183,12 +183,11 @@ def _typed(table: Any, allowed: dict[str, type], where: str) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
     out: dict[str, Any] = {}
-    for key, value in table.items():
+    for key, raw in table.items():
         if key not in allowed:
             raise ConfigError(f"{where}: unknown key {key!r}")
         kind = allowed[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        value = float(raw) if kind is float and isinstance(raw, int) and not isinstance(raw, bool) else raw
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ConfigError(f"{where}: {key} must be {kind.__name__}, got {type(value).__name__}")
         if kind in (int, float) and value <= 0:

@@ -163,4 +163,3 @@ def details_of(error: grpc.RpcError) -> ErrorDetails:
                 detail.Unpack(info_r)
                 retry = info_r.retry_delay.ToNanoseconds() / 1e9
     return ErrorDetails(code, message, reason, tuple(violations), retry)
-

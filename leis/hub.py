@@ -84,9 +84,13 @@ class SourceHub:
         calls = [self._search_one(name, subject, request_id) for name in SEARCHED_SOURCES]
         return tuple(await asyncio.gather(*calls))
 
-    async def _search_one(self, name: str, subject: subject_pb2.SubjectQuery, request_id: str) -> SourceAnswer:
+    async def _search_one(
+        self, name: str, subject: subject_pb2.SubjectQuery, request_id: str
+    ) -> SourceAnswer:
         config = self._configs[name]
-        request = source_pb.SearchRequest(subject=subject, max_records=config.max_records, request_id=request_id)
+        request = source_pb.SearchRequest(
+            subject=subject, max_records=config.max_records, request_id=request_id
+        )
         try:
             response = await self._stubs[name].Search(request, timeout=config.deadline_ms / 1000)
         except grpc.aio.AioRpcError as exc:

@@ -64,7 +64,9 @@ class IdentityResolver:
         """The caller's principal, or a refusal (raises)."""
         identity = peer_identity(context)
         if identity is None:
-            raise Unauthenticated("NO_CLIENT_CERTIFICATE", "no verified client certificate on this connection")
+            raise Unauthenticated(
+                "NO_CLIENT_CERTIFICATE", "no verified client certificate on this connection"
+            )
         if self._revocations().is_revoked(identity):
             raise Unauthenticated("CERTIFICATE_REVOKED", "the client certificate has been revoked")
         agreement = self._registry().for_identity(identity)
@@ -72,11 +74,12 @@ class IdentityResolver:
             raise PermissionDenied("NO_AGREEMENT", "no registered agreement for this client certificate")
         reason = agreement.inactive_reason(self._today())
         if reason is not None:
-            raise PermissionDenied(reason, f"the agreement of {agreement.agency_id} is not in force ({reason})")
+            raise PermissionDenied(
+                reason, f"the agreement of {agreement.agency_id} is not in force ({reason})"
+            )
         needed = SERVICE_ROLES.get(service_of(method))
         if needed is None or agreement.role != needed:
             raise PermissionDenied(
                 "ROLE_NOT_PERMITTED", f"agreement {agreement.agency_id} may not call {service_of(method)}"
             )
         return Principal(identity=identity, agreement=agreement)
-

@@ -53,7 +53,11 @@ class TracingInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         self._tracer = tracer
 
     async def intercept(
-        self, method: Continuation, request: Any, context: grpc.aio.ServicerContext, method_name: str  # type: ignore[type-arg]
+        self,
+        method: Continuation,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        method_name: str,  # type: ignore[type-arg]
     ) -> Any:
         if _bypass(method_name):
             return await method(request, context)
@@ -106,7 +110,11 @@ class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         self._log = audit_log
 
     async def intercept(
-        self, method: Continuation, request: Any, context: grpc.aio.ServicerContext, method_name: str  # type: ignore[type-arg]
+        self,
+        method: Continuation,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        method_name: str,  # type: ignore[type-arg]
     ) -> Any:
         if _bypass(method_name):
             return await method(request, context)
@@ -131,9 +139,27 @@ class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         try:
             response = await method(request, context)
         except LeisError as err:
-            await self._append(self._closing(state, claimed, identity, method_name, received.event_id, err))
+            await self._append(
+                self._closing(
+                    state,
+                    claimed=claimed,
+                    identity=identity,
+                    method_name=method_name,
+                    parent_id=received.event_id,
+                    err=err,
+                )
+            )
             raise
-        await self._append(self._closing(state, claimed, identity, method_name, received.event_id, None))
+        await self._append(
+            self._closing(
+                state,
+                claimed=claimed,
+                identity=identity,
+                method_name=method_name,
+                parent_id=received.event_id,
+                err=None,
+            )
+        )
         return response
 
     async def _append(self, record: AuditRecord) -> Any:
@@ -141,11 +167,14 @@ class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
             return await self._log.append(record)
         except AuditUnavailable as exc:
             log.error("audit store cannot record: %s", type(exc).__name__)
-            raise Unavailable("AUDIT_UNAVAILABLE", "the audit log cannot record this call; nothing was served") from exc
+            raise Unavailable(
+                "AUDIT_UNAVAILABLE", "the audit log cannot record this call; nothing was served"
+            ) from exc
 
     @staticmethod
     def _closing(
         state: CallState,
+        *,
         claimed: dict[str, str],
         identity: Any,
         method_name: str,
@@ -195,7 +224,9 @@ def _claimed_user(request: Any) -> dict[str, str]:
     purpose = getattr(request, "purpose", 0)
     from leis.v1 import subject_pb2
 
-    purpose_name = subject_pb2.Purpose.Name(purpose) if purpose in subject_pb2.Purpose.values() else str(purpose)
+    purpose_name = (
+        subject_pb2.Purpose.Name(purpose) if purpose in subject_pb2.Purpose.values() else str(purpose)
+    )
     return {
         "user_id": end_user.user_id[:64] if end_user is not None else "",
         "ori": end_user.ori[:16] if end_user is not None else "",
@@ -214,7 +245,11 @@ class IdentityInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         self._resolver = resolver
 
     async def intercept(
-        self, method: Continuation, request: Any, context: grpc.aio.ServicerContext, method_name: str  # type: ignore[type-arg]
+        self,
+        method: Continuation,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        method_name: str,  # type: ignore[type-arg]
     ) -> Any:
         if _bypass(method_name):
             return await method(request, context)
@@ -230,7 +265,11 @@ class PolicyInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         self._limiter = limiter
 
     async def intercept(
-        self, method: Continuation, request: Any, context: grpc.aio.ServicerContext, method_name: str  # type: ignore[type-arg]
+        self,
+        method: Continuation,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        method_name: str,  # type: ignore[type-arg]
     ) -> Any:
         if method_name not in SEARCH_METHODS:
             return await method(request, context)

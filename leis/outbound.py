@@ -88,7 +88,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         self._config = config
         self._today = today
 
-    async def Search(  # noqa: N802 - gRPC method name
+    async def Search(
         self,
         request: fed_pb.FederatedSearchServiceSearchRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
@@ -96,9 +96,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         state = current_call()
         if state.query is None:
             raise RuntimeError("federated search reached the handler without a validated query")
-        partners = [
-            a for a in self._registry().partners(Direction.TWO_WAY) if a.role is Role.PARTNER
-        ]
+        partners = [a for a in self._registry().partners(Direction.TWO_WAY) if a.role is Role.PARTNER]
         outbound = partner_pb.SearchRequest(
             subject=state.query.subject,
             purpose=request.purpose,
@@ -116,7 +114,8 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
             person_count=sum(len(r.records) for r in answered),
             content={
                 "partners": {
-                    r.agency_id: fed_pb.PartnerState.Name(r.state).removeprefix("PARTNER_STATE_") for r in results
+                    r.agency_id: fed_pb.PartnerState.Name(r.state).removeprefix("PARTNER_STATE_")
+                    for r in results
                 }
             },
         )
@@ -129,9 +128,15 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         if not agreement.in_force(self._today()) or not agreement.endpoint:
             result.state = fed_pb.PARTNER_STATE_SKIPPED_AGREEMENT_INACTIVE
             return result
-        sent = await self._record(state, agreement, "OUTBOUND_QUERY", "OUTBOUND", "OK", "", {
-            "request": MessageToDict(request, preserving_proto_field_name=True)
-        })
+        sent = await self._record(
+            state,
+            agreement,
+            event_type="OUTBOUND_QUERY",
+            direction="OUTBOUND",
+            outcome="OK",
+            reason="",
+            content={"request": MessageToDict(request, preserving_proto_field_name=True)},
+        )
         started = time.monotonic()
         outcome, reason, records = await self._call(agreement, request)
         result.latency_ms = int((time.monotonic() - started) * 1000)
@@ -140,11 +145,13 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         await self._record(
             state,
             agreement,
-            "PARTNER_RESPONSE",
-            "INBOUND",
-            "OK" if outcome in (fed_pb.PARTNER_STATE_ANSWERED, fed_pb.PARTNER_STATE_NO_MATCH) else "FAILED",
-            reason,
-            {"records": [MessageToDict(r, preserving_proto_field_name=True) for r in records]},
+            event_type="PARTNER_RESPONSE",
+            direction="INBOUND",
+            outcome="OK"
+            if outcome in (fed_pb.PARTNER_STATE_ANSWERED, fed_pb.PARTNER_STATE_NO_MATCH)
+            else "FAILED",
+            reason=reason,
+            content={"records": [MessageToDict(r, preserving_proto_field_name=True) for r in records]},
             parent=sent,
             record_ids=tuple(r.record_id for r in records),
         )
@@ -173,12 +180,12 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         self,
         state: CallState,
         agreement: Agreement,
+        *,
         event_type: str,
         direction: str,
         outcome: str,
         reason: str,
         content: dict[str, object],
-        *,
         parent: str = "",
         record_ids: tuple[str, ...] = (),
     ) -> str:

@@ -19,7 +19,7 @@ from leis.errors import Unavailable
 from leis.hub import PHOTO_SOURCE, SOURCE_SYSTEMS, SourceHub, SourceOutcome
 from leis.identity import Principal
 from leis.merge import merge_and_rank
-from leis.release import ReleasedRecord, release_notice, release_view, releasable
+from leis.release import ReleasedRecord, releasable, release_notice, release_view
 from leis.v1 import query_service_pb2 as query_pb
 from leis.v1 import query_service_pb2_grpc as query_grpc
 from leis.v1 import records_pb2, subject_pb2
@@ -51,8 +51,10 @@ class QueryService(query_grpc.QueryServiceServicer):
         self._hub = hub
         self._now = now
 
-    async def Search(  # noqa: N802 - gRPC method name
-        self, request: query_pb.SearchRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    async def Search(
+        self,
+        request: query_pb.SearchRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> query_pb.SearchResponse:
         state = current_call()
         principal, query = _principal(state.principal), state.query
@@ -111,8 +113,10 @@ class QueryService(query_grpc.QueryServiceServicer):
         state.disclosure = _disclosure(response)
         return response
 
-    async def GetCapabilities(  # noqa: N802 - gRPC method name
-        self, request: query_pb.GetCapabilitiesRequest, context: grpc.aio.ServicerContext  # type: ignore[type-arg]
+    async def GetCapabilities(
+        self,
+        request: query_pb.GetCapabilitiesRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> query_pb.GetCapabilitiesResponse:
         state = current_call()
         agreement = _principal(state.principal).agreement
@@ -129,7 +133,9 @@ class QueryService(query_grpc.QueryServiceServicer):
             agency_name=agreement.name,
             sharing_direction=DIRECTIONS[str(agreement.direction)],
             query_categories=QUERY_CATEGORIES,
-            permitted_purposes=sorted(subject_pb2.Purpose.Value(f"PURPOSE_{p}") for p in agreement.permitted_purposes),
+            permitted_purposes=sorted(
+                subject_pb2.Purpose.Value(f"PURPOSE_{p}") for p in agreement.permitted_purposes
+            ),
             permitted_oris=list(agreement.permitted_oris),
             notice=release_notice(self._now()),
             source_statuses=statuses,

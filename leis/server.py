@@ -26,13 +26,13 @@ from leis.config import BrokerConfig, ConfigError, load_config
 from leis.hub import SourceHub
 from leis.identity import IdentityResolver
 from leis.interceptors import AuditInterceptor, IdentityInterceptor, PolicyInterceptor, TracingInterceptor
+from leis.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
 from leis.paths import LeisHome
 from leis.pki import RevocationList, channel_credentials, server_credentials
 from leis.policy import RateLimiter, RateSpec
 from leis.query import QueryService
 from leis.reload import RegistryHolder
 from leis.telemetry import tracer_provider
-from leis.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
 from leis.v1 import (
     federated_search_service_pb2,
     federated_search_service_pb2_grpc,
@@ -150,7 +150,11 @@ async def start_broker(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (*SERVED_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (
+            *SERVED_SERVICES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     port = server.add_secure_port(config.listen, server_credentials(config.pki_dir, "broker"))
@@ -159,7 +163,9 @@ async def start_broker(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     registry.start(config.registry_poll_seconds)
     log.info("broker listening on port %d", port)
-    return Broker(server, port, hub, partners, registry, audit_log, health_servicer, provider, config.grace_seconds)
+    return Broker(
+        server, port, hub, partners, registry, audit_log, health_servicer, provider, config.grace_seconds
+    )
 
 
 async def serve_forever(config: BrokerConfig) -> None:
@@ -195,8 +201,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config = replace(config, listen=args.listen)
     for needed in (config.pki_dir, config.registry_path):
         if not needed.exists():
-            print(f"leis serve: {needed} is missing (run `leis demo` once, or `leis pki init` / "
-                  "`leis registry init`)", file=sys.stderr)
+            print(
+                f"leis serve: {needed} is missing (run `leis demo` once, or `leis pki init` / "
+                "`leis registry init`)",
+                file=sys.stderr,
+            )
             return 2
     asyncio.run(serve_forever(config))
     return 0
