@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from leis.agreements import register_registry
+from leis.commands import register_query, register_serve
 from leis.pki import register_pki
 
 
@@ -16,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_pki(commands)
     register_registry(commands)
+    register_serve(commands)
+    register_query(commands)
     return parser
 
 

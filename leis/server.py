@@ -7,13 +7,11 @@ services (R-OBS-4); shutdown finishes in-flight calls within the grace period.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -22,12 +20,11 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from leis.agreements import Registry
 from leis.audit import AuditLog, AuditRecord, open_audit_log
-from leis.config import BrokerConfig, ConfigError, load_config
+from leis.config import BrokerConfig
 from leis.hub import SourceHub
 from leis.identity import IdentityResolver
 from leis.interceptors import AuditInterceptor, IdentityInterceptor, PolicyInterceptor, TracingInterceptor
 from leis.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
-from leis.paths import LeisHome
 from leis.pki import RevocationList, channel_credentials, server_credentials
 from leis.policy import RateLimiter, RateSpec
 from leis.query import QueryService
@@ -178,34 +175,3 @@ async def serve_forever(config: BrokerConfig) -> None:
     await stopping.wait()
     log.info("shutting down; finishing in-flight calls")
     await broker.stop()
-
-
-def register_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``leis serve``: run the broker until SIGINT/SIGTERM."""
-    parser = commands.add_parser("serve", help="run the LEIS broker (mTLS, audit, tracing)")
-    parser.add_argument("--listen", help="host:port to listen on (default from config.toml, 127.0.0.1:50051)")
-    parser.set_defaults(handler=_cmd_serve)
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    from leis.logging_setup import configure_logging
-
-    configure_logging("leis-broker")
-    home = LeisHome.from_env()
-    try:
-        config = load_config(home)
-    except ConfigError as exc:
-        print(f"leis serve: {exc}", file=sys.stderr)
-        return 2
-    if args.listen:
-        config = replace(config, listen=args.listen)
-    for needed in (config.pki_dir, config.registry_path):
-        if not needed.exists():
-            print(
-                f"leis serve: {needed} is missing (run `leis demo` once, or `leis pki init` / "
-                "`leis registry init`)",
-                file=sys.stderr,
-            )
-            return 2
-    asyncio.run(serve_forever(config))
-    return 0

@@ -1,9 +1,13 @@
-"""``leis query`` and ``leis search-partners``: the partner and analyst clients from the command line."""
+"""Broker-side commands: ``leis serve``, ``leis query`` (partner), ``leis search-partners`` (analyst).
+
+Heavy modules are imported inside the handlers so that ``leis --help`` stays fast."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from dataclasses import replace
 
 import grpc
 
@@ -163,3 +167,34 @@ def register_query(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     _subject_arguments(search)
     search.set_defaults(handler=_cmd_search_partners)
+
+
+def register_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``leis serve``: run the broker until SIGINT/SIGTERM."""
+    parser = commands.add_parser("serve", help="run the LEIS broker (mTLS, audit, tracing)")
+    parser.add_argument("--listen", help="host:port to listen on (default from config.toml, 127.0.0.1:50051)")
+    parser.set_defaults(handler=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from leis.config import ConfigError, load_config
+    from leis.server import serve_forever
+
+    home = LeisHome.from_env()
+    try:
+        config = load_config(home)
+    except ConfigError as exc:
+        print(f"leis serve: {exc}", file=sys.stderr)
+        return 2
+    if args.listen:
+        config = replace(config, listen=args.listen)
+    for needed in (config.pki_dir, config.registry_path):
+        if not needed.exists():
+            print(
+                f"leis serve: {needed} is missing "
+                "(run `leis demo` once, or `leis pki init` and `leis registry init`)",
+                file=sys.stderr,
+            )
+            return 2
+    asyncio.run(serve_forever(config))
+    return 0
