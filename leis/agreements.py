@@ -97,6 +97,7 @@ DNS_PATTERN = re.compile(
 FINGERPRINT_PATTERN = re.compile(r"[0-9a-f]{64}")
 HOST_PORT_PATTERN = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
 MAX_PORT = 65535
+MAX_SHOWN = 60
 
 
 class RegistryError(Exception):
@@ -224,7 +225,7 @@ def parse_registry(data: bytes, path: Path) -> Registry:
     seen_identities: dict[str, str] = {}
     for index, table in enumerate(tables):
         if not isinstance(table, dict):
-            raise RegistryError(f"{path}: agreement[{index}]: expected a table, got {_type_name(table)}")
+            raise RegistryError(f"{path}: agreement[{index}]: expected a table, got {_got(table)}")
         agreement = _agreement(table, path, index)
         where = f"{path}: agreement {agreement.id!r}"
         if agreement.id in seen_ids:
@@ -348,7 +349,7 @@ def _fingerprint(value: str) -> str:
 def _check_endpoint(endpoint: str, where: str) -> None:
     match = HOST_PORT_PATTERN.fullmatch(endpoint)
     if match is None or not 0 < int(match["port"]) <= MAX_PORT:
-        raise RegistryError(f"{where}: endpoint: {endpoint!r} is not host:port")
+        raise RegistryError(f"{where}: endpoint: {_shown(endpoint)} is not host:port")
 
 
 def _type_name(value: object) -> str:
@@ -363,6 +364,17 @@ def _type_name(value: object) -> str:
     if isinstance(value, date):
         return "a date"
     return f"a {type(value).__name__}"
+
+
+def _shown(value: object) -> str:
+    """A value as it appears in a message: quoted if a string, shortened if long."""
+    shown = repr(value) if isinstance(value, str) else str(value)
+    return shown if len(shown) <= MAX_SHOWN else shown[: MAX_SHOWN - 3] + "..."
+
+
+def _got(value: object) -> str:
+    """``a string 'x'``, ``a date-time 2019-01-01 00:00:00``: the kind and the value."""
+    return f"{_type_name(value)} {_shown(value)}"
 
 
 _T = TypeVar("_T")
@@ -390,7 +402,7 @@ class _Fields:
             isinstance(value, datetime) and kind is date
         )
         if wrong or not isinstance(value, kind):
-            raise self.fail(key, f"expected {expected}, got {_type_name(value)} {value!r}")
+            raise self.fail(key, f"expected {expected}, got {_got(value)}")
         return value
 
     def string(self, key: str, pattern: re.Pattern[str] | None = None, problem: str = "") -> str:
@@ -407,7 +419,7 @@ class _Fields:
         if not value.strip():
             raise self.fail(key, "must not be empty")
         if pattern is not None and pattern.fullmatch(value) is None:
-            raise self.fail(key, f"{value!r} {problem}")
+            raise self.fail(key, f"{_shown(value)} {problem}")
         return value
 
     def integer(self, key: str, *, minimum: int) -> int:
@@ -446,7 +458,7 @@ class _Fields:
             return kind(value)
         except ValueError:
             allowed = " | ".join(member.value for member in kind)
-            raise self.fail(key, f"{value!r} is not one of {allowed}") from None
+            raise self.fail(key, f"{_shown(value)} is not one of {allowed}") from None
 
     def string_list(
         self,
@@ -462,12 +474,12 @@ class _Fields:
         for position, item in enumerate(items):
             label = f"{key}[{position}]"
             if not isinstance(item, str):
-                raise self.fail(label, f"expected a string, got {_type_name(item)} {item!r}")
+                raise self.fail(label, f"expected a string, got {_got(item)}")
             value = normalize(item)
             if not check(value):
-                raise self.fail(label, f"{item!r} {problem}")
+                raise self.fail(label, f"{_shown(item)} {problem}")
             if value in values:
-                raise self.fail(label, f"{item!r} is listed twice")
+                raise self.fail(label, f"{_shown(item)} is listed twice")
             values.append(value)
         return tuple(values)
 
