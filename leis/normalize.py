@@ -135,6 +135,17 @@ def fold_name(value: str) -> str:
     return " ".join("".join(kept).split())
 
 
+def fold_text(value: str) -> str:
+    """Like ``fold_name`` but keeping digits: for comparing addresses and other short text."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    kept = [
+        ch.casefold() if ch.isalnum() else " "
+        for ch in decomposed
+        if not unicodedata.category(ch).startswith("M") and ch not in "'\u2019."
+    ]
+    return " ".join("".join(kept).split())
+
+
 def name_key(first: str, last: str, full: str = "") -> str | None:
     """A folded ``"first|last"`` key, deriving both from ``full`` when parts are missing."""
     first_f, last_f = fold_name(first), fold_name(last)
