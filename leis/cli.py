@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from leis.agreements import register_registry
 from leis.commands import register_query, register_serve
+from leis.demo import register_demo
 from leis.pki import register_pki
 
 
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_pki(commands)
     register_registry(commands)
+    register_demo(commands)
     register_serve(commands)
     register_query(commands)
     return parser

@@ -18,8 +18,8 @@ from leis.config import BrokerConfig
 from leis.errors import Unavailable
 from leis.hub import PHOTO_SOURCE, SOURCE_SYSTEMS, SourceHub, SourceOutcome
 from leis.identity import Principal
-from leis.merge import merge_and_rank
-from leis.release import ReleasedRecord, releasable, release_notice, release_view
+from leis.merge import merge_and_rank, source_statuses
+from leis.release import ReleasedRecord, release_notice, release_records
 from leis.v1 import query_service_pb2 as query_pb
 from leis.v1 import query_service_pb2_grpc as query_grpc
 from leis.v1 import records_pb2, subject_pb2
@@ -65,42 +65,23 @@ class QueryService(query_grpc.QueryServiceServicer):
             raise Unavailable("SOURCES_UNAVAILABLE", "no source system answered; try again later")
         retrieved = self._now()
         profile = principal.agreement.release_profile
-        released: list[ReleasedRecord] = [
-            release_view(record, answer.system)
-            for answer in answers
-            if answer.outcome is SourceOutcome.ANSWERED
-            for record in answer.records
-            if releasable(record, answer.system, profile)
-        ]
+        released: list[ReleasedRecord] = []
+        for answer in answers:
+            if answer.outcome is SourceOutcome.ANSWERED:
+                released.extend(
+                    release_records(answer.records, answer.system, profile, query=query.subject).released
+                )
         merged = merge_and_rank(released, self._config.max_results, retrieved)
         subject_ids = [sid for person in merged.persons for sid in person.subject_ids]
-        photo_state = query_pb.SOURCE_STATE_NOT_QUERIED
-        photos_by_subject: dict[str, list[records_pb2.BookingPhoto]] = {}
+        states = {answer.system: SOURCE_STATES[answer.outcome] for answer in answers}
+        photos: tuple[records_pb2.BookingPhoto, ...] = ()
+        states[SOURCE_SYSTEMS[PHOTO_SOURCE]] = query_pb.SOURCE_STATE_NOT_QUERIED
         if subject_ids:
             outcome, photos = await self._hub.photos(subject_ids)
-            photo_state = SOURCE_STATES[outcome]
-            for photo in photos:
-                photos_by_subject.setdefault(photo.subject_id, []).append(photo)
-        persons = [
-            person.to_proto([p for sid in person.subject_ids for p in photos_by_subject.get(sid, [])])
-            for person in merged.persons
-        ]
-        statuses = [
-            query_pb.SourceStatus(
-                source=answer.system,
-                state=SOURCE_STATES[answer.outcome],
-                released_record_count=sum(
-                    1 for person in persons for ref in person.sources if ref.source == answer.system
-                ),
-            )
-            for answer in answers
-        ]
-        statuses.append(
-            query_pb.SourceStatus(
-                source=SOURCE_SYSTEMS[PHOTO_SOURCE],
-                state=photo_state,
-                released_record_count=sum(len(p.booking_photos) for p in persons),
-            )
+            states[SOURCE_SYSTEMS[PHOTO_SOURCE]] = SOURCE_STATES[outcome]
+        persons = [person.to_proto(photos) for person in merged.persons]
+        statuses = source_statuses(
+            merged.persons, states, photo_count=sum(len(p.booking_photos) for p in persons)
         )
         response = query_pb.SearchResponse(
             persons=persons,
