@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from clients.partners.cli import register_partners
 from leis.agreements import register_registry
 from leis.commands import register_query, register_serve
 from leis.demo import register_demo
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_demo(commands)
     register_serve(commands)
     register_query(commands)
+    register_partners(commands)
     return parser
 
 
