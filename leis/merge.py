@@ -166,7 +166,16 @@ def _clusters(records: Sequence[ReleasedRecord]) -> list[list[ReleasedRecord]]:
 
 
 def _address_key(address: ReleasedAddress) -> tuple[str, ...]:
-    return tuple(normalize.fold_text(part) for part in dataclasses.astuple(address))
+    parts = (
+        address.street_number,
+        address.street_name,
+        address.secondary_unit,
+        address.city,
+        address.state,
+        address.country,
+        address.postal_code,
+    )
+    return tuple(normalize.fold_text(part) if part else "" for part in parts)
 
 
 def _merge(group: list[ReleasedRecord], retrieved_at: datetime) -> MergedPerson:

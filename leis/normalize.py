@@ -22,6 +22,7 @@ _PASSPORT = re.compile(r"[A-Z0-9]{6,9}")
 _DRIVER_LICENSE = re.compile(r"[A-Z0-9]{4,16}")
 _ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _WHITESPACE = re.compile(r"\s+")
+_ASCII_FOLD = re.compile(r"[^0-9a-z]+")
 
 # Characters refused in any query value: C0/C1 controls, format characters
 # (zero-width and bidirectional overrides), surrogates, private use, unassigned.
@@ -35,6 +36,8 @@ def collapse_whitespace(value: str) -> str:
 
 def has_refused_characters(value: str) -> bool:
     """True when ``value`` holds a control, format, private-use or unassigned character."""
+    if value.isprintable():  # every refused category is non-printable: the common fast path
+        return False
     return any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in value)
 
 
@@ -137,6 +140,8 @@ def fold_name(value: str) -> str:
 
 def fold_text(value: str) -> str:
     """Like ``fold_name`` but keeping digits: for comparing addresses and other short text."""
+    if value.isascii():
+        return " ".join(_ASCII_FOLD.sub(" ", value.lower().replace("'", "").replace(".", "")).split())
     decomposed = unicodedata.normalize("NFKD", value)
     kept = [
         ch.casefold() if ch.isalnum() else " "
