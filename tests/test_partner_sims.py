@@ -40,7 +40,7 @@ from clients.partners import (
     stop_partners,
 )
 from clients.partners.cli import parse_faults
-from clients.partners.data import _PARTNER_CITIES, generate_records
+from clients.partners.data import generate_records, partner_cities
 from clients.partners.server import SERVICE_NAME
 from leis.agreements import Direction, parse_registry, seed_registry_text
 from leis.errors import details_of
@@ -479,6 +479,13 @@ async def test_nlets_unknown_and_repeated_agencies_are_refused(pki_dir: Path) ->
         await start_partners(pki_dir, ["ndex"], faults={"lasd": Fault(latency_ms=5)})
 
 
+@in_module_loop
+async def test_a_taken_port_is_refused(pki_dir: Path, partners: dict[str, RunningPartner]) -> None:
+    taken = partners["ndex"].port  # ndex is first in seed order, so base_port=taken asks for it
+    with pytest.raises(PartnerConfigError, match=f"cannot listen on 127.0.0.1:{taken}"):
+        await start_partners(pki_dir, ["ndex"], base_port=taken, persons=0)
+
+
 def test_fault_values_are_checked() -> None:
     with pytest.raises(PartnerConfigError, match="error_rate"):
         Fault(error_rate=1.5)
@@ -516,7 +523,7 @@ def test_synthetic_data_is_deterministic_and_local() -> None:
     assert first != generate_records("azlink", seed=7)
     assert 3000 <= len(first) <= 5000
     assert len({r.record_id for r in first}) == len(first)
-    cities = {(city, state) for city, state, _ in _PARTNER_CITIES["azlink"]}
+    cities = {(city, state) for city, state, _ in partner_cities("azlink")}
     assert all(r.owning_ori.startswith("AZ") and len(r.owning_ori) == 9 for r in first)
     assert all((a.city, a.state) in cities for r in first[8:] for a in r.addresses)
     tdex = generate_records("tdex")

@@ -159,6 +159,12 @@ UNKNOWN_PERSON = Person(
 )
 
 
+def partner_cities(agency_id: str) -> tuple[tuple[str, str, str], ...]:
+    """``(city, state, ZIP prefix)`` of every place ``agency_id``'s records happen."""
+    partner_profile(agency_id)
+    return _PARTNER_CITIES[agency_id]
+
+
 def showcase_persons_known_to(agency_id: str) -> tuple[Person, ...]:
     """The showcase persons present in ``agency_id``'s data."""
     return tuple(s.person for s in SHOWCASE_PERSONS if agency_id in s.known_to)
@@ -282,7 +288,7 @@ class _Generator:
             for i, (city, state, _) in enumerate(self.cities)
         }
         self.serial = 0
-        self.activity_serial = 10_000 + 1_000 * (hash_stable(profile.agency_id) % 900)
+        self.activity_serial = 10_000 + 1_000 * (_stable_hash(profile.agency_id) % 900)
 
     def address(self) -> Address:
         city, state, zip3 = self.rng.choice(self.cities)
@@ -380,7 +386,7 @@ class _Generator:
         return (ARREST, BOOKING)
 
 
-def hash_stable(text: str) -> int:
+def _stable_hash(text: str) -> int:
     """A process-independent small hash of ``text`` (``hash()`` is salted per process)."""
     value = 0
     for ch in text:

@@ -301,6 +301,8 @@ def build_server(simulator: PartnerSimulator) -> tuple[grpc.aio.Server, health.a
         options=[
             ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
             ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
+            # Without this, a second mesh on the same ports would silently share them.
+            ("grpc.so_reuseport", 0),
         ],
         maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
     )
