@@ -95,6 +95,9 @@ class SourceHub:
             response = await self._stubs[name].Search(request, timeout=config.deadline_ms / 1000)
         except grpc.aio.AioRpcError as exc:
             return SourceAnswer(name, SOURCE_SYSTEMS[name], _outcome_of(exc))
+        if response is None:
+            # grpc.aio hands back None (status OK) when the reply bytes do not parse.
+            return SourceAnswer(name, SOURCE_SYSTEMS[name], SourceOutcome.UNAVAILABLE)
         return SourceAnswer(name, SOURCE_SYSTEMS[name], SourceOutcome.ANSWERED, tuple(response.records))
 
     async def photos(
@@ -107,6 +110,8 @@ class SourceHub:
             response = await self._stubs[PHOTO_SOURCE].GetPhotos(request, timeout=config.deadline_ms / 1000)
         except grpc.aio.AioRpcError as exc:
             return _outcome_of(exc), ()
+        if response is None:
+            return SourceOutcome.UNAVAILABLE, ()
         return SourceOutcome.ANSWERED, tuple(response.photos)
 
     async def availability(self, timeout_seconds: float = 0.5) -> dict[str, bool]:

@@ -168,6 +168,9 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 return fed_pb.PARTNER_STATE_TIMED_OUT, "PARTNER_TIMED_OUT", ()
             return fed_pb.PARTNER_STATE_UNAVAILABLE, f"PARTNER_{exc.code().name}", ()
+        if reply is None:
+            # grpc.aio hands back None (status OK) when the reply bytes do not parse.
+            return fed_pb.PARTNER_STATE_UNAVAILABLE, "PARTNER_MALFORMED_RESPONSE", ()
         if reply.agency_id != agreement.agency_id:
             return fed_pb.PARTNER_STATE_UNAVAILABLE, "PARTNER_WRONG_AGENCY", ()
         if len(reply.records) > MAX_PARTNER_RECORDS:
