@@ -11,6 +11,7 @@ from leis.agreements import register_registry
 from leis.commands import register_query, register_serve
 from leis.demo import register_demo
 from leis.pki import register_pki
+from leis.tracestore import register_trace
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_serve(commands)
     register_query(commands)
     register_partners(commands)
+    register_trace(commands)
     return parser
 
 
