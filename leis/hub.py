@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -26,6 +26,8 @@ SOURCE_SYSTEMS = {
     "photos": records_pb2.SOURCE_SYSTEM_BIOMETRIC_PHOTO_STORE,
 }
 SEARCHED_SOURCES = ("eid", "tecs")
+# Per-source client interceptors (tracing, and counting in tests), given the source name.
+InterceptorFactory = Callable[[str], Sequence[grpc.aio.ClientInterceptor]]
 PHOTO_SOURCE = "photos"
 
 
@@ -55,6 +57,7 @@ class SourceHub:
         sources: Sequence[SourceConfig],
         credentials: grpc.ChannelCredentials,
         *,
+        interceptors: InterceptorFactory = lambda name: (),
         channels: Mapping[str, grpc.aio.Channel] | None = None,
     ) -> None:
         self._configs = {s.name: s for s in sources}
@@ -70,6 +73,7 @@ class SourceHub:
                         ("grpc.enable_retries", 1),
                         ("grpc.max_receive_message_length", 16 * 1024 * 1024),
                     ],
+                    interceptors=list(interceptors(s.name)) or None,
                 )
                 for s in sources
             }

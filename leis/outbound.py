@@ -24,6 +24,7 @@ from leis.agreements import Agreement, Direction, Registry, Role
 from leis.audit import AuditLog, AuditRecord, AuditUnavailable
 from leis.callstate import CallState, Disclosure, current_call
 from leis.errors import Unavailable
+from leis.hub import InterceptorFactory
 from leis.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
 from leis.v1 import federated_search_service_pb2 as fed_pb
@@ -47,20 +48,22 @@ class OutboundConfig:
 class PartnerChannels:
     """One mTLS channel per partner endpoint, created on first use and kept."""
 
-    def __init__(self, credentials: grpc.ChannelCredentials, interceptors: Sequence[object] = ()) -> None:
+    def __init__(
+        self, credentials: grpc.ChannelCredentials, interceptors: InterceptorFactory = lambda name: ()
+    ) -> None:
         self._credentials = credentials
-        self._interceptors = list(interceptors)
+        self._interceptors = interceptors
         self._stubs: dict[str, partner_grpc.PartnerSearchServiceStub] = {}
         self._channels: list[grpc.aio.Channel] = []
 
-    def stub(self, endpoint: str) -> partner_grpc.PartnerSearchServiceStub:
-        """The stub for a partner endpoint."""
+    def stub(self, agency_id: str, endpoint: str) -> partner_grpc.PartnerSearchServiceStub:
+        """The stub for a partner's endpoint."""
         if endpoint not in self._stubs:
             channel = grpc.aio.secure_channel(
                 endpoint,
                 self._credentials,
                 options=[("grpc.max_receive_message_length", MAX_PARTNER_RESPONSE_BYTES)],
-                interceptors=self._interceptors or None,  # type: ignore[arg-type]
+                interceptors=list(self._interceptors(agency_id)) or None,
             )
             self._channels.append(channel)
             self._stubs[endpoint] = partner_grpc.PartnerSearchServiceStub(channel)
@@ -161,7 +164,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         self, agreement: Agreement, request: partner_pb.SearchRequest
     ) -> tuple[int, str, Sequence[records_pb2.PartnerRecord]]:
         assert agreement.endpoint is not None
-        stub = self._channels.stub(agreement.endpoint)
+        stub = self._channels.stub(agreement.agency_id, agreement.endpoint)
         try:
             reply = await stub.Search(request, timeout=self._config.deadline_ms / 1000)
         except grpc.aio.AioRpcError as exc:

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from leis.agreements import Registry
 from leis.audit import AuditLog, AuditRecord, open_audit_log
 from leis.config import BrokerConfig
-from leis.hub import SourceHub
+from leis.hub import InterceptorFactory, SourceHub
 from leis.identity import IdentityResolver
 from leis.interceptors import AuditInterceptor, IdentityInterceptor, PolicyInterceptor, TracingInterceptor
 from leis.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
@@ -113,6 +113,7 @@ async def start_broker(
     *,
     audit_log: AuditLog | None = None,
     channels: Mapping[str, grpc.aio.Channel] | None = None,
+    client_interceptors: InterceptorFactory = lambda name: (),
     provider: TracerProvider | None = None,
 ) -> Broker:
     """Start the broker on ``config.listen`` (port 0 picks a free port)."""
@@ -121,8 +122,8 @@ async def start_broker(
     registry = RegistryHolder(config.registry_path, on_change=_registry_change_hook(audit_log))
     revocations = RevocationList.load(config.pki_dir)
     broker_credentials = channel_credentials(config.pki_dir, "broker-client")
-    hub = SourceHub(config.sources, broker_credentials, channels=channels)
-    partners = PartnerChannels(broker_credentials)
+    hub = SourceHub(config.sources, broker_credentials, interceptors=client_interceptors, channels=channels)
+    partners = PartnerChannels(broker_credentials, client_interceptors)
     interceptors = [
         TracingInterceptor(provider.get_tracer("leis.broker")),
         AuditInterceptor(audit_log),
