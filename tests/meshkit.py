@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+from leis.audit import AuditLog, open_audit_log
 
 from clients.analyst_client import AnalystClient
 from clients.partner_client import PartnerClient
-from leis.audit import AuditLog, open_audit_log
 from leis.config import BrokerConfig, RateLimitConfig, SourceConfig
 from leis.paths import LeisHome
 from leis.pki import CA_CERT, CertFiles, agency_client_name
@@ -122,7 +122,9 @@ class Mesh:
             rate_limits=self._rate_limits,
             registry_poll_seconds=self._registry_poll_seconds,
             sources=tuple(
-                SourceConfig(name=name, address=f"127.0.0.1:{source.port}", deadline_ms=self._source_deadline_ms)
+                SourceConfig(
+                    name=name, address=f"127.0.0.1:{source.port}", deadline_ms=self._source_deadline_ms
+                )
                 for name, source in self.sources.items()
             ),
         )
