@@ -407,3 +407,19 @@ def _finish(span: trace.Span, code: grpc.StatusCode) -> None:
         if code is not grpc.StatusCode.OK:
             span.set_status(_status_of(code))
     span.end()
+
+
+def client_interceptor_factory(
+    provider: trace.TracerProvider, *, also: Callable[[str], Sequence[Any]] | None = None
+) -> Callable[[str], tuple[Any, ...]]:
+    """An ``InterceptorFactory`` for ``leis.hub``/``start_broker``: tracing first, then ``also(name)``.
+
+    One :class:`TracingClientInterceptor` per peer (built when its channel is built), so a
+    call to a source or partner gets one CLIENT span named after the peer.
+    """
+    tracer = provider.get_tracer("leis.client")
+
+    def factory(peer: str) -> tuple[Any, ...]:
+        return (TracingClientInterceptor(tracer, peer), *(also(peer) if also is not None else ()))
+
+    return factory
