@@ -150,23 +150,27 @@ def scrub_attributes(
     return kept
 
 
+def scrub_name(name: str) -> str:
+    """A span or event name, or ``redacted`` when it is not identifier-like."""
+    return name if _SAFE_NAME.fullmatch(name) else REDACTED
+
+
+def scrub_description(description: str | None) -> str | None:
+    """A status description survives only as a reason code (``NOT_FOUND``, ``AUDIT_UNAVAILABLE``)."""
+    return description if description is not None and _REASON_CODE.fullmatch(description) else None
+
+
 def scrub_span(span: ReadableSpan, allowed: frozenset[str] = ALLOWED_ATTRIBUTES) -> ReadableSpan:
     """A copy of ``span`` with everything outside the allow-list removed (R-OBS-2)."""
     status = span.status
-    description = status.description
-    if description is not None and not _REASON_CODE.fullmatch(description):
-        description = None
+    description = scrub_description(status.description)
     events = [
-        Event(
-            event.name if _SAFE_NAME.fullmatch(event.name) else REDACTED,
-            scrub_attributes(event.attributes, allowed),
-            event.timestamp,
-        )
+        Event(scrub_name(event.name), scrub_attributes(event.attributes, allowed), event.timestamp)
         for event in span.events
     ]
     links = [Link(link.context, scrub_attributes(link.attributes, allowed)) for link in span.links]
     return ReadableSpan(
-        name=span.name if _SAFE_NAME.fullmatch(span.name) else REDACTED,
+        name=scrub_name(span.name),
         context=span.context,
         parent=span.parent,
         resource=span.resource,
@@ -224,28 +228,29 @@ def tracer_provider(
     - the sampler follows ``OTEL_TRACES_SAMPLER``/``OTEL_TRACES_SAMPLER_ARG``
       (default ``parentbased_always_on``: every query traced);
     - ``store_path``: batch spans into the embedded SQLite store shared by the mesh
-      (normally ``LeisHome.traces_db``), capped at ``store_max_bytes``;
+      (normally ``LeisHome.traces_db``), capped at ``store_max_bytes``; the store applies
+      the same guard while building its rows (no intermediate copy of each span);
     - ``otlp``: also export over OTLP/gRPC with the standard ``OTEL_EXPORTER_OTLP_*``
       settings; ``None`` (default) means "when an OTLP endpoint is configured";
     - ``exporters``: further exporters (tests);
     every exporter sits behind :class:`PiiGuardExporter`.
     """
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    chosen: list[SpanExporter] = list(exporters)
+    chosen: list[SpanExporter] = [PiiGuardExporter(exporter, allowed_attributes) for exporter in exporters]
     if store_path is not None:
         from leis.tracestore import DEFAULT_MAX_BYTES, SqliteSpanExporter
 
-        chosen.append(SqliteSpanExporter(store_path, max_bytes=store_max_bytes or DEFAULT_MAX_BYTES))
+        chosen.append(
+            SqliteSpanExporter(
+                store_path, max_bytes=store_max_bytes or DEFAULT_MAX_BYTES, allowed=allowed_attributes
+            )
+        )
     if otlp if otlp is not None else otlp_configured():
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        chosen.append(OTLPSpanExporter())
+        chosen.append(PiiGuardExporter(OTLPSpanExporter(), allowed_attributes))
     for exporter in chosen:
-        provider.add_span_processor(
-            BatchSpanProcessor(
-                PiiGuardExporter(exporter, allowed_attributes), schedule_delay_millis=schedule_delay_millis
-            )
-        )
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=schedule_delay_millis))
     return provider
 
 

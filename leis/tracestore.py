@@ -28,6 +28,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
+from leis.telemetry import ALLOWED_ATTRIBUTES, scrub_attributes, scrub_description, scrub_name
+
 log = logging.getLogger("leis.tracestore")
 
 DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
@@ -47,12 +49,13 @@ CREATE TABLE IF NOT EXISTS spans (
     status TEXT NOT NULL,
     status_description TEXT,
     attributes TEXT NOT NULL,
-    events TEXT NOT NULL,
-    PRIMARY KEY (trace_id, span_id)
-) WITHOUT ROWID;
+    events TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS spans_trace ON spans (trace_id);
 CREATE INDEX IF NOT EXISTS spans_start ON spans (start_ns);
 """
-_INSERT: Final = "INSERT OR REPLACE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# A rowid table: a WITHOUT ROWID table keyed by random trace ids inserts about 3x slower.
+_INSERT: Final = "INSERT INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SELECT: Final = (
     "SELECT trace_id, span_id, parent_span_id, name, kind, service, start_ns, end_ns, "
     "status, status_description, attributes, events FROM spans AS s"
@@ -86,51 +89,76 @@ def _hex(value: int, width: int) -> str:
     return format(value, f"0{width}x")
 
 
-def _row(span: ReadableSpan) -> tuple[Any, ...]:
+def _row(span: ReadableSpan, allowed: frozenset[str]) -> tuple[Any, ...]:
+    """One row of the store, through the PII guard of ``leis.telemetry`` (R-OBS-2)."""
     context = span.context
     if context is None:
         raise ValueError("span without a context")
     parent = span.parent
-    events = [
-        {"name": event.name, "time_ns": event.timestamp, "attributes": dict(event.attributes or {})}
-        for event in span.events
-    ]
+    events = (
+        json.dumps(
+            [
+                {
+                    "name": scrub_name(event.name),
+                    "time_ns": event.timestamp,
+                    "attributes": scrub_attributes(event.attributes, allowed),
+                }
+                for event in span.events
+            ],
+            separators=(",", ":"),
+        )
+        if span.events
+        else "[]"
+    )
     return (
         _hex(context.trace_id, 32),
         _hex(context.span_id, 16),
         _hex(parent.span_id, 16) if parent is not None else None,
-        span.name,
+        scrub_name(span.name),
         span.kind.name,
         str(span.resource.attributes.get("service.name", "unknown")),
         span.start_time or 0,
         span.end_time or span.start_time or 0,
         span.status.status_code.name,
-        span.status.description,
-        json.dumps(dict(span.attributes or {}), separators=(",", ":"), default=list),
-        json.dumps(events, separators=(",", ":"), default=list),
+        scrub_description(span.status.description),
+        json.dumps(scrub_attributes(span.attributes, allowed), separators=(",", ":")),
+        events,
     )
 
 
 class SqliteSpanExporter(SpanExporter):
-    """Writes spans to the shared SQLite store; evicts the oldest traces past ``max_bytes``."""
+    """Writes PII-guarded spans to the shared SQLite store; evicts the oldest traces past ``max_bytes``."""
 
-    def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        allowed: frozenset[str] = ALLOWED_ATTRIBUTES,
+        size_check_seconds: float = 2.0,
+    ) -> None:
+        """``size_check_seconds``: how often the size cap is checked (cheap, but batches come often)."""
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         self.path = path
         self.max_bytes = max_bytes
+        self._allowed = allowed
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._size_check_seconds = size_check_seconds
+        self._next_check = 0.0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        rows = [_row(span) for span in spans if span.context is not None]
+        rows = [_row(span, self._allowed) for span in spans if span.context is not None]
         try:
             with self._lock:
                 if self._conn is None:
                     self._conn = _connect(self.path)
                 with self._conn:
                     self._conn.executemany(_INSERT, rows)
-                self._evict(self._conn)
+                if time.monotonic() >= self._next_check:
+                    self._next_check = time.monotonic() + self._size_check_seconds
+                    self._evict(self._conn)
         except sqlite3.Error as exc:
             log.warning("trace store write failed: %s", type(exc).__name__)
             return SpanExportResult.FAILURE

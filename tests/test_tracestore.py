@@ -54,7 +54,7 @@ def _span(
 
 def test_size_cap_evicts_the_oldest_traces_whole(tmp_path: Path) -> None:
     store = tmp_path / "traces.db"
-    exporter = SqliteSpanExporter(store, max_bytes=256 * 1024)
+    exporter = SqliteSpanExporter(store, max_bytes=256 * 1024, size_check_seconds=0)
     for trace in range(1, 601):
         exporter.export([_span(trace, s, s - 1 or None, start_ms=trace * 10 + s) for s in range(1, 6)])
     exporter.shutdown()
