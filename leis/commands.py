@@ -178,8 +178,10 @@ def register_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from leis.config import ConfigError, load_config
+    from leis.logging_setup import configure_logging
     from leis.server import serve_forever
 
+    configure_logging("leis-broker")
     home = LeisHome.from_env()
     try:
         config = load_config(home)

@@ -78,6 +78,8 @@ class BrokerConfig:
     audit_url: str = ""
     registry_poll_seconds: float = 1.0
     outbound_deadline_ms: int = 2000
+    # Prometheus /metrics on 127.0.0.1; None disables it, 0 picks a free port.
+    metrics_port: int | None = 9464
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     sources: tuple[SourceConfig, ...] = ()
 
@@ -135,6 +137,7 @@ def _apply(config: BrokerConfig, data: dict[str, Any], path: Path) -> BrokerConf
         "audit_url": str,
         "registry_poll_seconds": float,
         "outbound_deadline_ms": int,
+        "metrics_port": int,
     }
     updates = _typed(broker, allowed, f"{path}: [broker]")
     if "max_results" in updates and not 1 <= updates["max_results"] <= 100:

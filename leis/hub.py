@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
 
 from leis.config import SourceConfig
+from leis.metrics import Metrics
 from leis.source.v1 import source_service_pb2 as source_pb
 from leis.source.v1 import source_service_pb2_grpc as source_grpc
 from leis.v1 import records_pb2, subject_pb2
@@ -59,8 +61,10 @@ class SourceHub:
         *,
         interceptors: InterceptorFactory = lambda name: (),
         channels: Mapping[str, grpc.aio.Channel] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._configs = {s.name: s for s in sources}
+        self._metrics = metrics
         if channels is not None:
             self._channels = dict(channels)
         else:
@@ -110,13 +114,14 @@ class SourceHub:
         """Booking photos for the given (released) subject ids; a failure means no photos."""
         config = self._configs[PHOTO_SOURCE]
         request = source_pb.GetPhotosRequest(subject_ids=list(subject_ids))
+        started = time.monotonic()
         try:
             response = await self._stubs[PHOTO_SOURCE].GetPhotos(request, timeout=config.deadline_ms / 1000)
         except grpc.aio.AioRpcError as exc:
-            return _outcome_of(exc), ()
+            return self._observe(PHOTO_SOURCE, _outcome_of(exc), started), ()
         if response is None:
-            return SourceOutcome.UNAVAILABLE, ()
-        return SourceOutcome.ANSWERED, tuple(response.photos)
+            return self._observe(PHOTO_SOURCE, SourceOutcome.UNAVAILABLE, started), ()
+        return self._observe(PHOTO_SOURCE, SourceOutcome.ANSWERED, started), tuple(response.photos)
 
     async def availability(self, timeout_seconds: float = 0.5) -> dict[str, bool]:
         """Whether each source answers its gRPC health check right now (R-Q-8)."""
@@ -134,6 +139,13 @@ class SourceHub:
         names = list(self._channels)
         results = await asyncio.gather(*(check(n) for n in names))
         return dict(zip(names, results, strict=True))
+
+
+_METRIC_OUTCOMES = {
+    SourceOutcome.ANSWERED: "ok",
+    SourceOutcome.UNAVAILABLE: "error",
+    SourceOutcome.TIMED_OUT: "timeout",
+}
 
 
 def _outcome_of(exc: grpc.aio.AioRpcError) -> SourceOutcome:

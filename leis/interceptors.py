@@ -16,6 +16,7 @@ the ones they refuse. Health and reflection bypass the chain.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,9 +31,20 @@ from leis.audit import AuditLog, AuditRecord, AuditUnavailable
 from leis.callstate import CURRENT_CALL, CallState, current_call
 from leis.errors import LeisError, Unavailable, abort
 from leis.identity import IdentityResolver
+from leis.metrics import Metrics
 from leis.pki import peer_identity
 from leis.policy import RateLimiter, check_ori, check_purpose, validate_search
-from leis.telemetry import extract_context
+from leis.telemetry import (
+    LEIS_AGENCY_ID,
+    LEIS_PERSON_COUNT,
+    LEIS_PURPOSE,
+    LEIS_QUERY_CATEGORIES,
+    LEIS_REFUSAL_REASON,
+    RPC_GRPC_STATUS_CODE,
+    RPC_METHOD,
+    RPC_SYSTEM,
+    extract_context,
+)
 
 log = logging.getLogger("leis.broker")
 
@@ -47,34 +59,45 @@ def _bypass(method_name: str) -> bool:
 
 
 class TracingInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
-    """Server span per call (no PII attributes, R-OBS-2) and error → status mapping."""
+    """Server span and metrics per call (no PII, R-OBS-2), and domain error → status mapping."""
 
-    def __init__(self, tracer: trace.Tracer) -> None:
+    def __init__(self, tracer: trace.Tracer, metrics: Metrics) -> None:
         self._tracer = tracer
+        self._metrics = metrics
 
     async def intercept(
         self,
         method: Continuation,
         request: Any,
-        context: grpc.aio.ServicerContext,
-        method_name: str,  # type: ignore[type-arg]
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+        method_name: str,
     ) -> Any:
+        self._metrics.handshakes.observe_peer(context.peer())
         if _bypass(method_name):
             return await method(request, context)
+        started = time.monotonic()
         state = CallState(method=method_name)
         token = CURRENT_CALL.set(state)
         parent = extract_context(context.invocation_metadata() or ())
+        status = "INTERNAL"
         try:
             with self._tracer.start_as_current_span(
-                method_name.lstrip("/"), context=parent, kind=SpanKind.SERVER, record_exception=False
+                method_name.lstrip("/"),
+                context=parent,
+                kind=SpanKind.SERVER,
+                record_exception=False,
+                set_status_on_exception=False,
             ) as span:
                 state.trace_id = format(span.get_span_context().trace_id, "032x")
-                span.set_attribute("rpc.system", "grpc")
-                span.set_attribute("rpc.method", method_name)
+                span.set_attribute(RPC_SYSTEM, "grpc")
+                span.set_attribute(RPC_METHOD, method_name)
                 try:
                     response = await method(request, context)
                 except LeisError as err:
+                    status = err.code.name
                     _annotate(span, state, err)
+                    if err.code != grpc.StatusCode.UNAVAILABLE:
+                        self._metrics.record_refusal(err.reason)
                     await abort(context, err)
                 except grpc.aio.AbortError:
                     raise
@@ -82,32 +105,37 @@ class TracingInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
                     log.exception("unhandled error serving %s", method_name)
                     span.set_status(Status(StatusCode.ERROR, "INTERNAL"))
                     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                status = "OK"
                 _annotate(span, state, None)
                 return response
         finally:
             CURRENT_CALL.reset(token)
+            self._metrics.record_request(method_name, status, time.monotonic() - started)
 
 
 def _annotate(span: trace.Span, state: CallState, err: LeisError | None) -> None:
     if state.principal is not None:
-        span.set_attribute("leis.agency_id", state.principal.agency_id)
+        span.set_attribute(LEIS_AGENCY_ID, state.principal.agency_id)
     if state.purpose:
-        span.set_attribute("leis.purpose", state.purpose)
+        span.set_attribute(LEIS_PURPOSE, state.purpose)
     if state.query is not None:
-        span.set_attribute("leis.query_categories", list(state.query.categories))
+        span.set_attribute(LEIS_QUERY_CATEGORIES, list(state.query.categories))
     if err is None:
-        span.set_attribute("rpc.grpc.status_code", 0)
+        span.set_attribute(RPC_GRPC_STATUS_CODE, 0)
+        if state.disclosure is not None:
+            span.set_attribute(LEIS_PERSON_COUNT, state.disclosure.person_count)
         return
-    span.set_attribute("rpc.grpc.status_code", err.code.value[0])
-    span.set_attribute("leis.refusal_reason", err.reason)
+    span.set_attribute(RPC_GRPC_STATUS_CODE, err.code.value[0])
+    span.set_attribute(LEIS_REFUSAL_REASON, err.reason)
     span.set_status(Status(StatusCode.ERROR, err.reason))
 
 
 class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
     """Fail-closed recording of every message (R-AUD-1, R-AUD-2)."""
 
-    def __init__(self, audit_log: AuditLog) -> None:
+    def __init__(self, audit_log: AuditLog, metrics: Metrics) -> None:
         self._log = audit_log
+        self._metrics = metrics
 
     async def intercept(
         self,
@@ -163,13 +191,16 @@ class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         return response
 
     async def _append(self, record: AuditRecord) -> Any:
+        started = time.monotonic()
         try:
-            return await self._log.append(record)
+            stored = await self._log.append(record)
         except AuditUnavailable as exc:
             log.error("audit store cannot record: %s", type(exc).__name__)
             raise Unavailable(
                 "AUDIT_UNAVAILABLE", "the audit log cannot record this call; nothing was served"
             ) from exc
+        self._metrics.record_audit_write(time.monotonic() - started)
+        return stored
 
     @staticmethod
     def _closing(

@@ -24,12 +24,13 @@ from leis.config import BrokerConfig
 from leis.hub import InterceptorFactory, SourceHub
 from leis.identity import IdentityResolver
 from leis.interceptors import AuditInterceptor, IdentityInterceptor, PolicyInterceptor, TracingInterceptor
+from leis.metrics import Metrics
 from leis.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
-from leis.pki import RevocationList, channel_credentials, server_credentials
+from leis.pki import RevocationList, channel_credentials
 from leis.policy import RateLimiter, RateSpec
 from leis.query import QueryService
 from leis.reload import RegistryHolder
-from leis.telemetry import tracer_provider
+from leis.telemetry import client_interceptor_factory, tracer_provider
 from leis.v1 import (
     federated_search_service_pb2,
     federated_search_service_pb2_grpc,
@@ -57,6 +58,8 @@ class Broker:
     audit_log: AuditLog
     health: health.aio.HealthServicer  # type: ignore[name-defined]
     tracer_provider: TracerProvider
+    metrics: Metrics
+    metrics_address: tuple[str, int] | None
     grace_seconds: float
 
     async def stop(self) -> None:
@@ -69,6 +72,7 @@ class Broker:
         await self.partners.close()
         await self.audit_log.close()
         self.tracer_provider.shutdown()
+        self.metrics.shutdown()
 
 
 def rate_limiter(config: BrokerConfig) -> RateLimiter:
@@ -116,17 +120,29 @@ async def start_broker(
     client_interceptors: InterceptorFactory = lambda name: (),
     provider: TracerProvider | None = None,
 ) -> Broker:
-    """Start the broker on ``config.listen`` (port 0 picks a free port)."""
-    provider = provider or tracer_provider("leis-broker")
+    """Start the broker on ``config.listen`` (port 0 picks a free port).
+
+    ``client_interceptors`` are added after the tracing interceptor on every
+    channel to a source or partner (tests count calls with them).
+    """
+    provider = provider or tracer_provider("leis-broker", store_path=config.home.traces_db)
+    metrics = Metrics("leis-broker")
+    channel_interceptors = client_interceptor_factory(provider, also=client_interceptors)
     audit_log = audit_log or await open_audit_log(config.resolved_audit_url)
     registry = RegistryHolder(config.registry_path, on_change=_registry_change_hook(audit_log))
     revocations = RevocationList.load(config.pki_dir)
     broker_credentials = channel_credentials(config.pki_dir, "broker-client")
-    hub = SourceHub(config.sources, broker_credentials, interceptors=client_interceptors, channels=channels)
-    partners = PartnerChannels(broker_credentials, client_interceptors)
+    hub = SourceHub(
+        config.sources,
+        broker_credentials,
+        interceptors=channel_interceptors,
+        channels=channels,
+        metrics=metrics,
+    )
+    partners = PartnerChannels(broker_credentials, channel_interceptors)
     interceptors = [
-        TracingInterceptor(provider.get_tracer("leis.broker")),
-        AuditInterceptor(audit_log),
+        TracingInterceptor(provider.get_tracer("leis.broker"), metrics),
+        AuditInterceptor(audit_log, metrics),
         IdentityInterceptor(IdentityResolver(registry.current, lambda: revocations)),
         PolicyInterceptor(rate_limiter(config)),
     ]
@@ -155,14 +171,28 @@ async def start_broker(
         ),
         server,
     )
-    port = server.add_secure_port(config.listen, server_credentials(config.pki_dir, "broker"))
+    # Dynamic credentials let the handshake monitor count TLS handshake failures (R-SEC-2).
+    port = server.add_secure_port(
+        config.listen, metrics.handshakes.server_credentials(config.pki_dir, "broker")
+    )
     await server.start()
     for name in (*SERVED_SERVICES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     registry.start(config.registry_poll_seconds)
+    metrics_address = metrics.start_server(config.metrics_port) if config.metrics_port is not None else None
     log.info("broker listening on port %d", port)
     return Broker(
-        server, port, hub, partners, registry, audit_log, health_servicer, provider, config.grace_seconds
+        server,
+        port,
+        hub,
+        partners,
+        registry,
+        audit_log,
+        health_servicer,
+        provider,
+        metrics,
+        metrics_address,
+        config.grace_seconds,
     )
 
 

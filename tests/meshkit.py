@@ -121,6 +121,7 @@ class Mesh:
             max_results=self._max_results,
             rate_limits=self._rate_limits,
             registry_poll_seconds=self._registry_poll_seconds,
+            metrics_port=0,
             sources=tuple(
                 SourceConfig(
                     name=name, address=f"127.0.0.1:{source.port}", deadline_ms=self._source_deadline_ms
