@@ -25,6 +25,7 @@ from clients.partners.profiles import (
 from clients.partners.server import GARBAGE_KINDS, Fault, start_partners, stop_partners
 from leis.paths import LeisHome
 from leis.pki import PkiError
+from leis.telemetry import tracer_provider
 
 SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -102,6 +103,7 @@ def parse_faults(latency: list[str], error_rate: list[str], garbage: list[str]) 
 async def _serve(
     args: argparse.Namespace, agencies: list[str], faults: dict[str, Fault], pki_dir: Path
 ) -> int:
+    provider = tracer_provider("leis-partners", store_path=LeisHome.from_env().traces_db)
     partners = await start_partners(
         pki_dir,
         agencies,
@@ -110,6 +112,7 @@ async def _serve(
         seed=args.seed,
         faults=faults,
         persons=args.persons,
+        tracer=provider.get_tracer("leis.partners"),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -124,6 +127,7 @@ async def _serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await stop_partners(partners, grace=SHUTDOWN_GRACE_SECONDS)
+        provider.shutdown()
     return 0
 
 

@@ -37,6 +37,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry import trace
 
 from clients.partners.data import DEFAULT_PERSONS, DEFAULT_SEED, Record, generate_records
 from clients.partners.matching import Match, PartnerDataset, search
@@ -45,6 +46,7 @@ from clients.partners.validation import validate_request
 from leis.errors import LeisError, PermissionDenied, Unavailable, abort
 from leis.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis.pki import BROKER_CLIENT_IDENTITY, CertIdentity, peer_identity, server_credentials
+from leis.telemetry import LEIS_PARTNER, TracingServerInterceptor
 from leis.v1 import records_pb2
 
 _LOG = logging.getLogger(__name__)
@@ -295,9 +297,18 @@ class RunningPartner:
         await self.server.stop(grace)
 
 
-def build_server(simulator: PartnerSimulator) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:  # type: ignore[name-defined]
-    """An unstarted server hosting one simulator, health checking and reflection (no port yet)."""
+def build_server(
+    simulator: PartnerSimulator, tracer: trace.Tracer | None = None
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:  # type: ignore[name-defined]
+    """An unstarted server hosting one simulator, health checking and reflection (no port yet).
+
+    With a ``tracer`` each search gets a SERVER span, child of the broker's client span (R-OBS-1).
+    """
+    interceptors = (
+        [TracingServerInterceptor(tracer, attributes={LEIS_PARTNER: simulator.agency_id})] if tracer else []
+    )
     server = grpc.aio.server(
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
             ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
@@ -348,6 +359,7 @@ async def start_partners(
     seed: int = DEFAULT_SEED,
     faults: Mapping[str, Fault] | None = None,
     persons: int = DEFAULT_PERSONS,
+    tracer: trace.Tracer | None = None,
 ) -> list[RunningPartner]:
     """Start one mTLS server per partner and return them, in the order asked.
 
@@ -364,7 +376,7 @@ async def start_partners(
         for agency_id in agency_ids:
             dataset = PartnerDataset(agency_id, generate_records(agency_id, seed=seed, persons=persons))
             simulator = PartnerSimulator(dataset, fault=faults.get(agency_id, NO_FAULT), seed=seed)
-            server, health_servicer = build_server(simulator)
+            server, health_servicer = build_server(simulator, tracer)
             wanted = base_port + TWO_WAY_PARTNER_IDS.index(agency_id) if base_port else 0
             try:
                 port = server.add_secure_port(f"{host}:{wanted}", credentials)
