@@ -66,3 +66,21 @@ def bad_certs(pki_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     }
     revoke(pki_dir, "revoked", cert_path=certs["revoked"].cert)
     return certs
+
+
+@pytest.fixture(scope="session")
+def source_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small seeded data set for the three sources (the showcase persons always included)."""
+    from sources.seed import seed_sources
+
+    directory = tmp_path_factory.mktemp("source-data")
+    seed_sources(directory, persons=600, progress=False)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def seed_registry() -> str:
+    """The seed agreement registry text (R-ID-4)."""
+    from leis.agreements import seed_registry_text
+
+    return seed_registry_text()
