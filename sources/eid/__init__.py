@@ -1,0 +1,1 @@
+"""EID simulator parts: the ICE Enforcement Integrated Database's arrest and encounter records."""

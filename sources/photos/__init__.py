@@ -1,0 +1,1 @@
+"""Biometric photo store parts: booking photographs keyed by EID/TECS subject id."""

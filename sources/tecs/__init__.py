@@ -1,0 +1,1 @@
+"""TECS simulator parts: CBP/ICE subject records with roles, status and restrictions."""
