@@ -59,6 +59,7 @@ class Mesh:
         partner_faults: dict[str, Any] | None = None,
         with_partners: bool = False,
         registry_poll_seconds: float = 0.2,
+        outbound_deadline_ms: int = 2000,
     ) -> None:
         self.root = root
         self.pki_dir = pki_dir
@@ -75,6 +76,7 @@ class Mesh:
         self._with_partners = with_partners
         self._partner_faults = partner_faults or {}
         self._registry_poll_seconds = registry_poll_seconds
+        self._outbound_deadline_ms = outbound_deadline_ms
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="leis-mesh", daemon=True)
         self.sources: dict[str, Any] = {}
@@ -122,6 +124,7 @@ class Mesh:
             rate_limits=self._rate_limits,
             registry_poll_seconds=self._registry_poll_seconds,
             metrics_port=0,
+            outbound_deadline_ms=self._outbound_deadline_ms,
             sources=tuple(
                 SourceConfig(
                     name=name, address=f"127.0.0.1:{source.port}", deadline_ms=self._source_deadline_ms
