@@ -60,6 +60,7 @@ class Mesh:
         with_partners: bool = False,
         registry_poll_seconds: float = 0.2,
         outbound_deadline_ms: int = 2000,
+        source_faults: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.root = root
         self.pki_dir = pki_dir
@@ -77,6 +78,7 @@ class Mesh:
         self._partner_faults = partner_faults or {}
         self._registry_poll_seconds = registry_poll_seconds
         self._outbound_deadline_ms = outbound_deadline_ms
+        self._source_faults = source_faults or {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="leis-mesh", daemon=True)
         self.sources: dict[str, Any] = {}
@@ -104,7 +106,9 @@ class Mesh:
         from sources.server import start_source
 
         for name in ("eid", "tecs", "photos"):
-            self.sources[name] = await start_source(name, self.data_dir / f"{name}.db", self.pki_dir)
+            self.sources[name] = await start_source(
+                name, self.data_dir / f"{name}.db", self.pki_dir, **self._source_faults.get(name, {})
+            )
         if self._with_partners:
             from clients.partners.server import start_partners
 
