@@ -12,6 +12,7 @@ from leis.commands import register_query, register_serve
 from leis.demo import register_demo
 from leis.pki import register_pki
 from leis.tracestore import register_trace
+from sources.cli import register_sources
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_serve(commands)
     register_query(commands)
     register_partners(commands)
+    register_sources(commands)
     register_trace(commands)
     return parser
 
