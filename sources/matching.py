@@ -19,6 +19,7 @@ Pure functions over plain data and protobuf messages; no I/O, no gRPC.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -154,10 +155,11 @@ def given_parts(first: str) -> list[str]:
     return parts
 
 
-def name_index_keys(first: str, last: str) -> set[tuple[str, str]]:
-    """Every ``(family key, given key)`` pair a stored name is indexed under."""
+@functools.lru_cache(maxsize=1 << 16)
+def name_index_keys(first: str, last: str) -> frozenset[tuple[str, str]]:
+    """Every ``(family key, given key)`` pair a stored name is indexed under (cached: names repeat)."""
     given = {phonetic(g) if g else "" for g in given_parts(first)}
-    return {(phonetic(f), g) for f in family_parts(last) for g in given}
+    return frozenset((phonetic(f), g) for f in family_parts(last) for g in given)
 
 
 def split_full_name(full: str) -> tuple[str, str, str]:
@@ -175,6 +177,7 @@ def split_full_name(full: str) -> tuple[str, str, str]:
     return tokens[0], " ".join(tokens[1:start]), " ".join(tokens[start:])
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def street_key(street_name: str) -> str:
     """A street name without its suffix or directionals: "N Larchmont Ave." -> "LARCHMONT"."""
     tokens = normalize.fold_text(street_name).upper().split()
