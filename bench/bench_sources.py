@@ -13,7 +13,8 @@ For each size (default 10,000 and 1,000,000 persons per source) it seeds a data 
 
 Finally it prints the 1M / 10k latency ratio per category (target: within 1.3x).
 
-Usage: ``python bench/bench_sources.py [--sizes 10000,1000000] [--root DIR (default $LEIS_HOME/bench-sources)] [--queries 300]``
+Usage: ``python bench/bench_sources.py [--sizes 10000,1000000] [--root DIR] [--queries 300]``
+(``--root`` defaults to ``$LEIS_HOME/bench-sources``).
 """
 
 from __future__ import annotations
