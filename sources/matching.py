@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import date
 
 import jellyfish
 from rapidfuzz import fuzz
@@ -261,16 +260,13 @@ def dob_factor(query_dob: str, record_dob: str) -> tuple[float, bool]:
 
 @dataclass(frozen=True)
 class NameQuery:
-    """Name category, compacted; ``prefix`` is "name.full_name" or "name" for field paths."""
+    """Name category: folded upper-case words; ``full_name`` when the query gave one string."""
 
     first: str
     middle: str
     last: str
     dob: str
     full_name: bool
-
-    def family_parts(self) -> list[str]:
-        return family_parts(self.last)
 
 
 @dataclass(frozen=True)
@@ -672,8 +668,3 @@ def score_record(query: Query, record: source_pb.SourceRecord) -> Match | None:
     else:
         score = min(NON_IDENTIFIER_CAP, numerator / denominator) if denominator else 0.0
     return Match(round(score, 4), tuple(dict.fromkeys(fields)))
-
-
-def to_date(value: str) -> date | None:
-    """A strict ``YYYY-MM-DD`` date, else None."""
-    return normalize.iso_date(value)
