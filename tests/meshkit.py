@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from leis.audit import AuditLog, open_audit_log
 
 from clients.analyst_client import AnalystClient
 from clients.partner_client import PartnerClient
+from leis.audit import AuditLog, open_audit_log
 from leis.config import BrokerConfig, RateLimitConfig, SourceConfig
 from leis.paths import LeisHome
 from leis.pki import CA_CERT, CertFiles, agency_client_name
 from leis.server import Broker, start_broker
+from leis.telemetry import tracer_provider
 
 T = TypeVar("T")
 
@@ -85,6 +86,10 @@ class Mesh:
         self.partners: list[Any] = []
         self.broker: Broker | None = None
         self.audit_log: AuditLog | None = None
+        # Sources and partners share one provider here (one process); all write the mesh's trace store.
+        self.source_tracing = tracer_provider(
+            "leis-sources", store_path=self.home.traces_db, schedule_delay_millis=50
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -107,12 +112,20 @@ class Mesh:
 
         for name in ("eid", "tecs", "photos"):
             self.sources[name] = await start_source(
-                name, self.data_dir / f"{name}.db", self.pki_dir, **self._source_faults.get(name, {})
+                name,
+                self.data_dir / f"{name}.db",
+                self.pki_dir,
+                tracer=self.source_tracing.get_tracer(f"leis.source.{name}"),
+                **self._source_faults.get(name, {}),
             )
         if self._with_partners:
             from clients.partners.server import start_partners
 
-            self.partners = await start_partners(self.pki_dir, faults=self._partner_faults)
+            self.partners = await start_partners(
+                self.pki_dir,
+                faults=self._partner_faults,
+                tracer=self.source_tracing.get_tracer("leis.partners"),
+            )
             registry = self.home.agreements.read_text()
             for partner in self.partners:
                 registry = registry.replace(
@@ -160,6 +173,7 @@ class Mesh:
             from clients.partners.server import stop_partners
 
             await stop_partners(self.partners)
+        self.source_tracing.shutdown()
 
     # ------------------------------------------------------------------ clients
 
