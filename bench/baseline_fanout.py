@@ -14,10 +14,10 @@ import signal
 
 import grpc
 
+from leis.paths import LeisHome
 from leis.pki import channel_credentials, server_credentials
 from leis.source.v1 import source_service_pb2 as source_pb
 from leis.source.v1 import source_service_pb2_grpc as source_grpc
-from leis.paths import LeisHome
 from leis.v1 import query_service_pb2 as query_pb
 from leis.v1 import query_service_pb2_grpc as query_grpc
 
@@ -29,11 +29,14 @@ class Forwarder(query_grpc.QueryServiceServicer):
     async def Search(self, request: query_pb.SearchRequest, context: object) -> query_pb.SearchResponse:
         forwarded = source_pb.SearchRequest(subject=request.subject, max_records=100)
         eid, tecs = await asyncio.gather(
-            self._stubs["eid"].Search(forwarded, timeout=1.5), self._stubs["tecs"].Search(forwarded, timeout=1.5)
+            self._stubs["eid"].Search(forwarded, timeout=1.5),
+            self._stubs["tecs"].Search(forwarded, timeout=1.5),
         )
         subject_ids = [r.subject_id for r in (*eid.records, *tecs.records)][:25]
         if subject_ids:
-            await self._stubs["photos"].GetPhotos(source_pb.GetPhotosRequest(subject_ids=subject_ids), timeout=1.5)
+            await self._stubs["photos"].GetPhotos(
+                source_pb.GetPhotosRequest(subject_ids=subject_ids), timeout=1.5
+            )
         return query_pb.SearchResponse()
 
 

@@ -56,14 +56,27 @@ def prepare_home(root: Path, persons: int) -> LeisHome:
         write_seed_registry(home.agreements)
     home.config.write_text(
         BENCH_CONFIG.format(
-            broker_port=PORTS["broker"], eid_port=PORTS["eid"], tecs_port=PORTS["tecs"], photos_port=PORTS["photos"]
+            broker_port=PORTS["broker"],
+            eid_port=PORTS["eid"],
+            tecs_port=PORTS["tecs"],
+            photos_port=PORTS["photos"],
         )
     )
     marker = home.sources / f".persons-{persons}"
     if not marker.exists():
         subprocess.run(
-            [sys.executable, "-m", "leis.cli", "sources", "seed", "--persons", str(persons),
-             "--data-dir", str(home.sources), "--force"],
+            [
+                sys.executable,
+                "-m",
+                "leis.cli",
+                "sources",
+                "seed",
+                "--persons",
+                str(persons),
+                "--data-dir",
+                str(home.sources),
+                "--force",
+            ],
             check=True,
         )
         marker.touch()
@@ -77,10 +90,14 @@ class Proc:
     port: int
 
 
-def start(name: str, argv: Sequence[str], port: int, home: LeisHome, env: dict[str, str] | None = None) -> Proc:
+def start(
+    name: str, argv: Sequence[str], port: int, home: LeisHome, env: dict[str, str] | None = None
+) -> Proc:
     log = (home.root / f"bench-{name}.log").open("wb")
     popen = subprocess.Popen(
-        list(argv), stdout=log, stderr=subprocess.STDOUT,
+        list(argv),
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "LEIS_HOME": str(home.root), **(env or {})},
     )
     return Proc(name, popen, port)
@@ -90,8 +107,21 @@ def start_sources(home: LeisHome) -> list[Proc]:
     return [
         start(
             name,
-            [sys.executable, "-m", "leis.cli", "sources", "serve", "--source", name, "--port", str(PORTS[name]),
-             "--data-dir", str(home.sources), "--pki-dir", str(home.pki)],
+            [
+                sys.executable,
+                "-m",
+                "leis.cli",
+                "sources",
+                "serve",
+                "--source",
+                name,
+                "--port",
+                str(PORTS[name]),
+                "--data-dir",
+                str(home.sources),
+                "--pki-dir",
+                str(home.pki),
+            ],
             PORTS[name],
             home,
         )
@@ -161,7 +191,11 @@ class LoadResult:
 
 
 async def closed_loop(
-    label: str, call: Callable[[int], Awaitable[object]], concurrency: int, seconds: float, warmup: float = 1.0
+    label: str,
+    call: Callable[[int], Awaitable[object]],
+    concurrency: int,
+    seconds: float,
+    warmup: float = 1.0,
 ) -> LoadResult:
     """``concurrency`` workers calling back-to-back for ``seconds`` (after a warm-up)."""
     latencies: list[float] = []
@@ -196,4 +230,7 @@ async def closed_loop(
 
 
 def summary(results: Sequence[LoadResult]) -> str:
-    return "\n".join(r.line() for r in results) + f"\n(mean over runs: {statistics.mean(r.qps for r in results):.1f})"
+    return (
+        "\n".join(r.line() for r in results)
+        + f"\n(mean over runs: {statistics.mean(r.qps for r in results):.1f})"
+    )

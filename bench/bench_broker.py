@@ -1,0 +1,133 @@
+"""Broker load benchmark (issue 4 Performance; issue 6 tracing overhead).
+
+Closed loop on loopback, in one run: (a) the bare fan-out baseline
+(bench/baseline_fanout.py: a plain grpc.aio server forwarding the same query to
+the same three sources over the same mTLS), (b) the full broker (chain, audit,
+release, merge, photos) with tracing on, and (c) the full broker with tracing
+off (``OTEL_TRACES_SAMPLER=always_off``). Prints QPS, p50, p99 and the broker's RSS.
+
+    python bench/bench_broker.py [--persons 50000] [--seconds 10] [--concurrency 16]
+
+Targets: full broker >= 0.75x the baseline's QPS and p99 <= 1.5x the baseline's;
+tracing on costs <= 20% of the broker's QPS against tracing off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_sources import sample_queries
+from mesh import PORTS, closed_loop, prepare_home, rss_mb, start, start_sources, stop, wait_healthy
+
+from leis.paths import LeisHome
+from leis.pki import CA_CERT
+from leis.v1 import query_service_pb2 as query_pb
+from leis.v1 import query_service_pb2_grpc as query_grpc
+from leis.v1 import subject_pb2
+
+NDEX_ORI = "WVFBI9900"
+
+
+def queries(home: LeisHome, count: int) -> list[subject_pb2.SubjectQuery]:
+    """A mix of every query category, from real records of the seeded sources."""
+    by_category = sample_queries(home.sources / "eid.db", count, seed=7)
+    mixed = [q for qs in zip(*by_category.values(), strict=False) for q in qs]
+    return mixed or [q for qs in by_category.values() for q in qs]
+
+
+async def load(
+    label: str, home: LeisHome, port: int, subjects: list[subject_pb2.SubjectQuery], args: argparse.Namespace
+) -> object:
+    pki = home.pki
+    credentials = grpc.ssl_channel_credentials(
+        (pki / CA_CERT).read_bytes(),
+        (pki / "agency-ndex.key").read_bytes(),
+        (pki / "agency-ndex.crt").read_bytes(),
+    )
+    async with grpc.aio.secure_channel(f"localhost:{port}", credentials) as channel:
+        stub = query_grpc.QueryServiceStub(channel)
+        requests = [
+            query_pb.SearchRequest(
+                subject=s,
+                purpose=subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT,
+                end_user=subject_pb2.EndUser(user_id=f"bench.{i % 50}", ori=NDEX_ORI),
+            )
+            for i, s in enumerate(subjects)
+        ]
+
+        async def call(i: int) -> object:
+            return await stub.Search(requests[i % len(requests)], timeout=10)
+
+        return await closed_loop(label, call, args.concurrency, args.seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--home", type=Path, default=Path(".leis-bench"))
+    parser.add_argument("--persons", type=int, default=50_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    home = prepare_home(args.home, args.persons)
+    subjects = queries(home, 100)
+    print(
+        f"{len(subjects)} distinct queries over {args.persons:,} persons per source; "
+        f"concurrency {args.concurrency}, {args.seconds:.0f} s per run"
+    )
+    sources = start_sources(home)
+    results = []
+    try:
+        wait_healthy(sources, home)
+        addresses = [f"--{n}=127.0.0.1:{PORTS[n]}" for n in ("eid", "tecs", "photos")]
+        for label, argv, port, env in (
+            (
+                "(a) bare fan-out baseline",
+                [
+                    sys.executable,
+                    str(Path(__file__).parent / "baseline_fanout.py"),
+                    f"--port={PORTS['baseline']}",
+                    *addresses,
+                ],
+                PORTS["baseline"],
+                {},
+            ),
+            ("(b) full broker, tracing on", [sys.executable, "-m", "leis.cli", "serve"], PORTS["broker"], {}),
+            (
+                "(c) full broker, tracing off",
+                [sys.executable, "-m", "leis.cli", "serve"],
+                PORTS["broker"],
+                {"OTEL_TRACES_SAMPLER": "always_off"},
+            ),
+        ):
+            proc = start(label.split()[0], argv, port, home, env)
+            try:
+                wait_healthy([proc], home)
+                result = asyncio.run(load(label, home, port, subjects, args))
+                rss = rss_mb(proc.popen.pid)
+                results.append(result)
+                print(f"{result.line()}   RSS {rss:.0f} MB", flush=True)  # type: ignore[attr-defined]
+            finally:
+                stop([proc])
+                time.sleep(0.5)
+    finally:
+        stop(sources)
+    base, broker, untraced = results
+    print(
+        f"broker/baseline QPS {broker.qps / base.qps:.2f}x (target >= 0.75x); "  # type: ignore[attr-defined]
+        f"p99 {broker.percentile(99) / base.percentile(99):.2f}x (target <= 1.5x)"
+    )  # type: ignore[attr-defined]
+    print(f"tracing on/off QPS {broker.qps / untraced.qps:.2f}x (target >= 0.80x)")  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    main()
