@@ -39,7 +39,7 @@ class AnalystClient:
         self,
         subject: subject_pb2.SubjectQuery,
         *,
-        purpose: subject_pb2.Purpose.ValueType,
+        purpose: subject_pb2.Purpose,
         user_id: str,
         ori: str,
     ) -> fed_pb.FederatedSearchServiceSearchResponse:

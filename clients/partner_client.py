@@ -46,7 +46,7 @@ class PartnerClient:
         self,
         subject: subject_pb2.SubjectQuery,
         *,
-        purpose: subject_pb2.Purpose.ValueType,
+        purpose: subject_pb2.Purpose,
         user_id: str,
         ori: str,
         client_request_id: str = "",

@@ -8,8 +8,10 @@ import argparse
 import asyncio
 import sys
 from dataclasses import replace
+from typing import cast
 
 import grpc
+from google.protobuf.message import Message
 
 from leis.errors import details_of
 from leis.paths import LeisHome
@@ -62,7 +64,7 @@ def _subject_arguments(parser: argparse.ArgumentParser) -> None:
 def subject_from_args(args: argparse.Namespace) -> subject_pb2.SubjectQuery:
     """Build the one subject from command-line flags (empty categories are left out)."""
     subject = subject_pb2.SubjectQuery()
-    groups = (
+    groups: tuple[tuple[Message, tuple[str, ...], dict[str, str]], ...] = (
         (subject.name, ("full_name", "first_name", "middle_name", "last_name"), {"date_of_birth": "dob"}),
         (
             subject.identifier,
@@ -122,7 +124,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
     from clients.partner_client import PartnerClient, format_search_response
 
     ca, cert, key = _credentials(args, agency_client_name(args.agency))
-    purpose = subject_pb2.Purpose.Value(f"PURPOSE_{args.purpose}")
+    purpose = cast(subject_pb2.Purpose, subject_pb2.Purpose.Value(f"PURPOSE_{args.purpose}"))
     with PartnerClient.from_files(args.broker, ca, cert, key) as client:
         try:
             response = client.search(
@@ -138,7 +140,7 @@ def _cmd_search_partners(args: argparse.Namespace) -> int:
     from clients.analyst_client import AnalystClient, format_federated_response
 
     ca, cert, key = _credentials(args, "dhs-analyst")
-    purpose = subject_pb2.Purpose.Value(f"PURPOSE_{args.purpose}")
+    purpose = cast(subject_pb2.Purpose, subject_pb2.Purpose.Value(f"PURPOSE_{args.purpose}"))
     with AnalystClient.from_files(args.broker, ca, cert, key) as client:
         try:
             response = client.search(

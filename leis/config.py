@@ -18,6 +18,8 @@ from leis.paths import LeisHome
 
 SOURCE_NAMES = ("eid", "tecs", "photos")
 DEFAULT_PORTS = {"broker": 50051, "eid": 50061, "tecs": 50062, "photos": 50063}
+# Keys where 0 means something ("pick a free port").
+ZERO_ALLOWED = frozenset({"metrics_port"})
 RETRYABLE_CHOICES = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED", "ABORTED"})
 
 
@@ -193,7 +195,7 @@ def _typed(table: Any, allowed: dict[str, type], where: str) -> dict[str, Any]:
         value = float(raw) if kind is float and isinstance(raw, int) and not isinstance(raw, bool) else raw
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ConfigError(f"{where}: {key} must be {kind.__name__}, got {type(value).__name__}")
-        if kind in (int, float) and value <= 0:
+        if isinstance(value, int | float) and (value < 0 or (value == 0 and key not in ZERO_ALLOWED)):
             raise ConfigError(f"{where}: {key} must be positive")
         out[key] = value
     return out

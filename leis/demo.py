@@ -215,10 +215,9 @@ def run_samples(home: LeisHome) -> None:
     analyst = registry.get("dhs-analyst")
     assert analyst is not None
     _banner(f"DHS analyst searches the two-way partners for {outbound.description}: {outbound.label}")
-    with AnalystClient.from_files(
-        broker, ca, home.pki / "dhs-analyst.crt", home.pki / "dhs-analyst.key"
-    ) as client:
-        fed = client.search(
+    analyst_files = (home.pki / "dhs-analyst.crt", home.pki / "dhs-analyst.key")
+    with AnalystClient.from_files(broker, ca, *analyst_files) as analyst_client:
+        fed = analyst_client.search(
             outbound.query,
             purpose=subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT,
             user_id="demo.analyst",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -125,7 +126,7 @@ class Unimplemented(LeisError):
 
 async def abort(context: grpc.aio.ServicerContext, error: LeisError) -> None:  # type: ignore[type-arg]
     """Abort an asyncio call with the error's status and details (raises)."""
-    await context.abort_with_status(error.to_status())
+    await context.abort_with_status(error.to_status())  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -141,9 +142,9 @@ class ErrorDetails:
 
 def details_of(error: grpc.RpcError) -> ErrorDetails:
     """Decode the ``google.rpc.Status`` details of a received error."""
-    call = error  # grpc.RpcError raised by a stub is also a grpc.Call / aio.AioRpcError
-    code: grpc.StatusCode = call.code()  # type: ignore[attr-defined]
-    message: str = call.details() or ""  # type: ignore[attr-defined]
+    call = cast(grpc.Call, error)  # a stub's RpcError is also a grpc.Call (or an aio.AioRpcError)
+    code: grpc.StatusCode = call.code()
+    message: str = call.details() or ""
     reason = ""
     violations: list[FieldViolation] = []
     retry: float | None = None

@@ -85,7 +85,7 @@ class SourceHub:
 
     async def close(self) -> None:
         """Close every channel."""
-        await asyncio.gather(*(ch.close() for ch in self._channels.values()))
+        await asyncio.gather(*(ch.close(None) for ch in self._channels.values()))
 
     async def search(self, subject: subject_pb2.SubjectQuery, request_id: str) -> tuple[SourceAnswer, ...]:
         """Query every searchable source in parallel; never raises for a source failure."""
@@ -96,17 +96,25 @@ class SourceHub:
         self, name: str, subject: subject_pb2.SubjectQuery, request_id: str
     ) -> SourceAnswer:
         config = self._configs[name]
+        system = SOURCE_SYSTEMS[name]
         request = source_pb.SearchRequest(
             subject=subject, max_records=config.max_records, request_id=request_id
         )
+        started = time.monotonic()
         try:
             response = await self._stubs[name].Search(request, timeout=config.deadline_ms / 1000)
         except grpc.aio.AioRpcError as exc:
-            return SourceAnswer(name, SOURCE_SYSTEMS[name], _outcome_of(exc))
+            return SourceAnswer(name, system, self._observe(name, _outcome_of(exc), started))
         if response is None:
             # grpc.aio hands back None (status OK) when the reply bytes do not parse.
-            return SourceAnswer(name, SOURCE_SYSTEMS[name], SourceOutcome.UNAVAILABLE)
-        return SourceAnswer(name, SOURCE_SYSTEMS[name], SourceOutcome.ANSWERED, tuple(response.records))
+            return SourceAnswer(name, system, self._observe(name, SourceOutcome.UNAVAILABLE, started))
+        outcome = self._observe(name, SourceOutcome.ANSWERED, started)
+        return SourceAnswer(name, system, outcome, tuple(response.records))
+
+    def _observe(self, name: str, outcome: SourceOutcome, started: float) -> SourceOutcome:
+        if self._metrics is not None:
+            self._metrics.record_source(name, _METRIC_OUTCOMES[outcome], time.monotonic() - started)
+        return outcome
 
     async def photos(
         self, subject_ids: Sequence[str]

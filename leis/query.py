@@ -115,7 +115,7 @@ class QueryService(query_grpc.QueryServiceServicer):
             sharing_direction=DIRECTIONS[str(agreement.direction)],
             query_categories=QUERY_CATEGORIES,
             permitted_purposes=sorted(
-                subject_pb2.Purpose.Value(f"PURPOSE_{p}") for p in agreement.permitted_purposes
+                (f"PURPOSE_{p}" for p in agreement.permitted_purposes), key=subject_pb2.Purpose.Value
             ),
             permitted_oris=list(agreement.permitted_oris),
             notice=release_notice(self._now()),
