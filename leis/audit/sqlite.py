@@ -1,0 +1,171 @@
+"""The embedded audit store (R-AUD-7): one SQLite file in WAL mode with fully synchronous commits.
+
+``BEGIN IMMEDIATE`` takes SQLite's write lock before the chain head is read, so a
+second process appending to the same file (``leis audit purge`` recording its
+PURGE event) cannot fork a chain. Triggers refuse UPDATE: rows are append-only
+and only a purge deletes them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from leis.audit.chain import CHAIN_COLUMNS
+from leis.audit.errors import AuditConfigError, AuditUnavailable
+from leis.audit.store import (
+    PAGE_ROWS,
+    SCHEMA_VERSION,
+    Batch,
+    Head,
+    SqlAuditStore,
+    SqlMaintenanceTx,
+    checkpoint_params,
+    insert_checkpoint_sql,
+    insert_events_sql,
+    table_ddl,
+)
+
+_INSERT_EVENT = insert_events_sql("?")
+_INSERT_CHECKPOINT = insert_checkpoint_sql("?")
+_APPEND_ONLY = [
+    f"CREATE TRIGGER IF NOT EXISTS {table}_append_only BEFORE UPDATE ON {table} "
+    "BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END"
+    for table in ("audit_event", "audit_checkpoint", "audit_gap")
+]
+
+
+def _tolerant_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+class SqliteAuditStore(SqlAuditStore):
+    """The audit log in one SQLite file."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        super().__init__()
+        self.path = path
+        if not path.exists():
+            if not create:
+                raise AuditConfigError(f"{path}: no audit database here")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise AuditUnavailable(
+                    f"{path.parent}: cannot create the audit directory ({exc.strerror})"
+                ) from exc
+        try:
+            self._writer = self._connect()
+            self._init_schema()
+        except sqlite3.Error as exc:
+            raise AuditUnavailable(f"{path}: cannot open the audit database ({exc})") from exc
+        self._reader_conn: sqlite3.Connection | None = None
+
+    def _connect(self, *, tolerant: bool = False) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if tolerant:
+            conn.text_factory = _tolerant_text
+        return conn
+
+    def _init_schema(self) -> None:
+        conn = self._writer
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise AuditUnavailable(f"{self.path}: cannot switch the audit database to WAL mode")
+        conn.execute("PRAGMA synchronous = FULL")
+        existing = conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_meta'"
+        ).fetchone()[0]
+        if not existing:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in (*table_ddl("BLOB", "INTEGER"), *_APPEND_ONLY):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT OR IGNORE INTO audit_meta (key, value) "
+                    "VALUES ('log_id', ?), ('schema_version', ?)",
+                    (str(uuid.uuid4()), SCHEMA_VERSION),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        rows = dict(conn.execute("SELECT key, value FROM audit_meta").fetchall())
+        if rows.get("schema_version") != SCHEMA_VERSION or not rows.get("log_id"):
+            raise AuditConfigError(
+                f"{self.path}: not a LEIS audit database of schema version {SCHEMA_VERSION}"
+            )
+        self.log_id = str(rows["log_id"])
+
+    # ---------------------------------------------------------------- hooks
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._reader_conn is None:
+            self._reader_conn = self._connect()
+        return self._reader_conn
+
+    def _reset_reader(self) -> None:
+        if self._reader_conn is not None:
+            self._reader_conn.close()
+            self._reader_conn = None
+
+    def _chain_page(self, chain_id: str, after_seq: int) -> list[tuple[Any, ...]]:
+        try:
+            return super()._chain_page(chain_id, after_seq)
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc):
+                raise
+        # A text column holds invalid UTF-8 (tampering): read this page byte-faithfully.
+        conn = self._connect(tolerant=True)
+        try:
+            columns = ", ".join(CHAIN_COLUMNS)
+            rows = conn.execute(
+                f"SELECT {columns} FROM audit_event WHERE chain_id = ? AND seq > ? "  # noqa: S608
+                f"ORDER BY seq LIMIT {PAGE_ROWS}",
+                (chain_id, after_seq),
+            ).fetchall()
+        finally:
+            conn.close()
+        return [tuple(r) for r in rows]
+
+    # ---------------------------------------------------------------- writing
+
+    def append_batch(self, chain_id: str, build: Callable[[Head], Batch]) -> None:
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            head = self._head_from(chain_id, lambda sql, params: conn.execute(sql, tuple(params)).fetchall())
+            batch = build(head)
+            conn.executemany(_INSERT_EVENT, batch.rows)
+            if batch.checkpoint is not None:
+                conn.execute(_INSERT_CHECKPOINT, checkpoint_params(batch.checkpoint))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def maintenance(self, chain_id: str) -> Iterator[SqlMaintenanceTx]:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield SqlMaintenanceTx(conn.cursor(), chain_id, "?")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        with self._read_lock:
+            self._reset_reader()
+        self._writer.close()
