@@ -8,9 +8,10 @@ Pure functions over plain data and protobuf messages; no I/O, no gRPC.
   name is also indexed under each word, so "Garcia" finds "Garcia Lopez".
 - Scores use Jaro-Winkler similarity (rapidfuzz) on the compacted names: 60 % family
   name, 40 % given name; aliases and swapped given/family names are tried too.
-- The date of birth scales the name score: equal 1.0, unknown in the record 0.85,
-  day and month swapped 0.8, one digit different 0.75, otherwise 0.35; a query without a
-  date of birth scales by 0.9. Candidates are fetched only for compatible dates.
+- The date of birth scales the name score: equal 1.0, day and month swapped 0.88,
+  unknown in the record 0.85, one digit different 0.75, otherwise 0.35; a query without
+  a date of birth scales by 0.9. Candidates are fetched only for compatible dates, best
+  tier first (``dob_tiers``).
 - An exact identifier match scores 1.0 and ranks first; any other score is at most 0.99.
   Categories are weighted (name 1.0, identifier 1.0, address 0.6, incident 0.7); a record
   that lacks what a category asks about is not counted against it, one that contradicts
@@ -218,23 +219,38 @@ def identifier_value(identifier_type: int, value: str) -> str:
     return normalised
 
 
-def dob_candidates(dob: str) -> list[str]:
-    """Stored dates of birth compatible with ``dob``: itself, day/month swapped, one digit off, unknown."""
-    found = [dob]
+def dob_tiers(dob: str) -> list[list[str]]:
+    """Stored dates of birth compatible with ``dob``, best first, in three tiers.
+
+    The date itself and its day/month swap; dates one digit off; unknown (""). Look-ups
+    take the tiers in order, so a bounded candidate list never loses an exact date to
+    the many records of a common name whose date is unknown or mistyped.
+    """
+    exact = [dob]
     year, month, day = dob[:4], dob[5:7], dob[8:10]
     swapped = f"{year}-{day}-{month}"
     if swapped != dob and normalize.iso_date(swapped) is not None:
-        found.append(swapped)
+        exact.append(swapped)
+    typos: list[str] = []
     for position in (0, 1, 2, 3, 5, 6, 8, 9):
         for digit in "0123456789":
             if digit == dob[position]:
                 continue
             candidate = dob[:position] + digit + dob[position + 1 :]
             parsed = normalize.iso_date(candidate)
-            if parsed is not None and parsed.year >= 1880 and candidate not in found:
-                found.append(candidate)
-    found.append("")
-    return found
+            if (
+                parsed is not None
+                and parsed.year >= 1880
+                and candidate not in exact
+                and candidate not in typos
+            ):
+                typos.append(candidate)
+    return [exact, typos, [""]]
+
+
+def dob_candidates(dob: str) -> list[str]:
+    """Every stored date of birth compatible with ``dob``, best first (``dob_tiers`` flattened)."""
+    return [candidate for tier in dob_tiers(dob) for candidate in tier]
 
 
 def dob_factor(query_dob: str, record_dob: str) -> tuple[float, bool]:
@@ -246,7 +262,7 @@ def dob_factor(query_dob: str, record_dob: str) -> tuple[float, bool]:
     if record_dob == query_dob:
         return 1.0, True
     if record_dob == f"{query_dob[:4]}-{query_dob[8:10]}-{query_dob[5:7]}":
-        return 0.8, False
+        return 0.88, False
     if (
         len(record_dob) == len(query_dob)
         and sum(a != b for a, b in zip(record_dob, query_dob, strict=True)) == 1

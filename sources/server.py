@@ -251,7 +251,7 @@ async def start_source(
         maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
     servicer = SourceServicer(kind, store, faults, executor)
-    source_grpc.add_SourceServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    source_grpc.add_SourceServiceServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -361,9 +361,13 @@ class SourceStore:
 
         def run(kind: str, params: Sequence[object], dobs: int = 0) -> None:
             nonlocal hit_limit
+            remaining = limit - len(candidates)
+            if remaining <= 0:
+                hit_limit = True
+                return
             sql = LOOKUPS[kind].format(dobs=", ".join("?" * dobs))
-            rows = db.execute(sql, (*params, limit)).fetchall()
-            hit_limit = hit_limit or len(rows) >= limit
+            rows = db.execute(sql, (*params, remaining)).fetchall()
+            hit_limit = hit_limit or len(rows) >= remaining
             for (rec,) in rows:
                 candidates[rec] = None
 
@@ -410,20 +414,22 @@ class SourceStore:
             if len(given_words) > 1
             else []
         )
-        dobs = matching.dob_candidates(name.dob) if name.dob else []
-        for family in family_keys:
-            if given_keys:
-                for given in given_keys:
-                    pairs = [(family, given), (given, family)]
-                    for last_key, first_key in pairs:
-                        if dobs:
-                            run("name_dob", (last_key, first_key, *dobs), len(dobs))
-                        else:
-                            run("name", (last_key, first_key), 0)
-            elif dobs:
-                run("family_dob", (family, *dobs), len(dobs))
-            else:
-                run("family", (family,), 0)
+        pairs = [(f, g) for f in family_keys for g in given_keys] + [
+            (g, f) for f in family_keys for g in given_keys
+        ]
+        if not name.dob:
+            for last_key, first_key in pairs:
+                run("name", (last_key, first_key), 0)
+            if not given_keys:
+                for family in family_keys:
+                    run("family", (family,), 0)
+            return
+        for tier in matching.dob_tiers(name.dob):
+            for last_key, first_key in pairs:
+                run("name_dob", (last_key, first_key, *tier), len(tier))
+            if not given_keys:
+                for family in family_keys:
+                    run("family_dob", (family, *tier), len(tier))
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,10 @@ def test_dob_candidates_cover_swaps_single_digit_typos_and_unknown() -> None:
     assert "1984-17-03" not in candidates  # not a date
     assert "1984-12-03" in matching.dob_candidates("1984-03-12")
     assert all(c == "" or len(c) == 10 for c in candidates)
+    exact, typos, unknown = matching.dob_tiers("1984-03-12")
+    assert exact == ["1984-03-12", "1984-12-03"]
+    assert "1984-03-13" in typos
+    assert unknown == [""]
 
 
 @pytest.mark.parametrize(
@@ -98,6 +102,7 @@ def test_dob_candidates_cover_swaps_single_digit_typos_and_unknown() -> None:
 )
 def test_dob_factor(record_dob: str, factor: float) -> None:
     assert matching.dob_factor("1984-03-17", record_dob)[0] == factor
+    assert matching.dob_factor("1984-03-12", "1984-12-03")[0] == 0.88
 
 
 def test_an_exact_identifier_scores_one_and_names_the_field() -> None:

@@ -8,10 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from leis.source.v1.source_service_pb2 import SUBJECT_ROLE_ARRESTEE as ARRESTEE
 from leis.v1 import subject_pb2
 from sources import matching
 from sources.seed import seed_sources, source_paths
-from sources.store import LOOKUPS, PHOTO_LOOKUP, PhotoStore, SourceStore, StoreError, read_meta
+from sources.store import (
+    LOOKUPS,
+    MIN_CANDIDATES,
+    PHOTO_LOOKUP,
+    PhotoStore,
+    SourceStore,
+    SourceWriter,
+    StoreError,
+    read_meta,
+)
+from sources.synth.model import Name, PersonView, RecordSpec
 from sources.synth.showcase import COMMON_NAME_COUNT, showcase
 
 PERSONS = 1500
@@ -163,5 +174,36 @@ def test_photos_by_subject_id(data_dir: Path) -> None:
         assert 1000 < len(photos[0].image) < 10_000
         assert photos[0].media_type == "image/jpeg"
         assert store.photos([]) == []
+    finally:
+        store.close()
+
+
+def test_exact_dates_of_birth_are_fetched_before_unknown_ones(tmp_path: Path) -> None:
+    # More same-name records with an unknown date than the candidate bound: the one with
+    # the asked date must still be found (dates are fetched best tier first).
+    name = Name("Ottilie", "", "Brackenridge")
+    writer = SourceWriter(tmp_path / "tiers.db")
+    specs = [
+        RecordSpec(f"EID-R-{i:010d}", f"EID-S-{i:010d}", PersonView(name=name, dob=""), ARRESTEE)
+        for i in range(1, 3 * MIN_CANDIDATES)
+    ]
+    specs.append(
+        RecordSpec("EID-R-0000009999", "EID-S-0000009999", PersonView(name=name, dob="1971-05-04"), ARRESTEE)
+    )
+    writer.add(specs)
+    writer.finish({})
+    store = SourceStore(tmp_path / "tiers.db")
+    try:
+        for dob in ("1971-05-04", "1971-04-05"):
+            query = matching.normalize_query(
+                subject_pb2.SubjectQuery(
+                    name=subject_pb2.NameCriteria(
+                        first_name="Ottilie", last_name="Brackenridge", date_of_birth=dob
+                    )
+                )
+            )
+            result = store.search(query, 1)
+            assert result.records[0].record_id == "EID-R-0000009999", dob
+            assert result.truncated
     finally:
         store.close()
