@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from clients.partners.cli import register_partners
 from leis.agreements import register_registry
+from leis.audit.cli import register_audit
 from leis.commands import register_query, register_serve
 from leis.demo import register_demo
 from leis.pki import register_pki
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_partners(commands)
     register_sources(commands)
     register_trace(commands)
+    register_audit(commands)
     return parser
 
 

@@ -78,17 +78,18 @@ def verify_store(
     chains = sorted(set(store.chain_ids()) | set(witness))
     for chain in chains:
         status = ChainStatus()
-        problem = _verify_chain(store, keys, chain, report, status, witness.get(chain))
+        problem = _verify_chain(store, keys, chain, report=report, status=status, seen=witness.get(chain))
         report.chains[chain] = status
         if problem is not None:
             report.problems.append(problem)
     return report
 
 
-def _verify_chain(
+def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for speed
     store: AuditStore,
     keys: AuditKeys,
     chain: str,
+    *,
     report: VerifyReport,
     status: ChainStatus,
     seen: tuple[int, str] | None,

@@ -1,0 +1,378 @@
+"""``leis.v1.AuditService`` (grpc.aio): metadata search, audited content reads, verify, export, review.
+
+Served by the broker to the auditor certificate only (R-AUD-3, R-AUD-6): every
+call first passes ``authorize(context)``, which returns the auditor's name or
+``None``; by default it accepts a verified client certificate naming one of
+``auditor_identities`` (no certificate → UNAUTHENTICATED; any other certificate →
+PERMISSION_DENIED with reason NOT_AUDITOR). Search takes metadata filters only,
+with AIP-158 pagination; page tokens are bound to the filters. GetEvent records
+an AUDIT_READ event before it decrypts anything, and refuses when it cannot.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from leis.audit.crypto import ContentKeyUnavailable
+from leis.audit.errors import AuditUnavailable
+from leis.audit.export import export_agency
+from leis.audit.log import AuditLog, now_us
+from leis.audit.model import AuditRecord, EventRow
+from leis.audit.review import build_report, render_text
+from leis.audit.store import Cursor, SearchFilter
+from leis.audit.verify import verify_store
+from leis.errors import (
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    LeisError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+    abort,
+)
+from leis.pki import AUDITOR_IDENTITY, peer_identity
+from leis.v1 import audit_service_pb2 as pb
+from leis.v1 import audit_service_pb2_grpc, subject_pb2
+
+Context = grpc.aio.ServicerContext[Any, Any]
+Authorize = Callable[[Any], str | None]
+T = TypeVar("T")
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+TRACE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+AGENCY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def certificate_authorizer(auditor_identities: Collection[str] = (AUDITOR_IDENTITY,)) -> Authorize:
+    """Accept a verified client certificate whose DNS name is an auditor identity."""
+    allowed = frozenset(auditor_identities)
+
+    def authorize(context: Any) -> str | None:
+        identity = peer_identity(context)
+        if identity is None:
+            raise Unauthenticated("NO_CLIENT_CERTIFICATE", "a verified client certificate is required")
+        for name in identity.dns_names:
+            if name in allowed:
+                return name
+        return None
+
+    return authorize
+
+
+def _timestamp(micros: int) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromMicroseconds(micros)
+    return stamp
+
+
+def _enum(enum: Any, prefix: str, name: str) -> Any:
+    full = f"{prefix}{name}"
+    return enum.Value(full) if full in enum.keys() else 0  # noqa: SIM118 - an EnumTypeWrapper
+
+
+def to_proto(row: EventRow) -> pb.AuditEvent:
+    """One stored event as the API returns it (metadata only)."""
+    return pb.AuditEvent(
+        event_id=row.event_id,
+        chain_id=row.chain_id,
+        seq=row.seq,
+        event_time=_timestamp(row.event_time_us),
+        event_type=_enum(pb.AuditEventType, "AUDIT_EVENT_TYPE_", row.event_type),
+        direction=_enum(pb.AuditDirection, "AUDIT_DIRECTION_", row.direction),
+        agency_id=row.agency_id,
+        ori=row.ori,
+        user_id=row.user_id,
+        cert_fingerprint=row.cert_fingerprint,
+        purpose=_enum(subject_pb2.Purpose, "PURPOSE_", row.purpose),
+        outcome=_enum(pb.AuditOutcome, "AUDIT_OUTCOME_", row.outcome),
+        status_code=row.status_code,
+        reason=row.reason,
+        trace_id=row.trace_id,
+        method=row.method,
+        disclosed_count=row.disclosed_count,
+        source_systems=row.source_systems,
+        disclosed_record_ids=row.disclosed_record_ids,
+        released_fields=row.released_fields,
+        query_categories=[
+            c
+            for c in (_enum(subject_pb2.QueryCategory, "QUERY_CATEGORY_", n) for n in row.query_categories)
+            if c
+        ],
+        hash=row.hash.hex(),
+        parent_event_id=row.parent_event_id,
+    )
+
+
+def _micros(stamp: timestamp_pb2.Timestamp) -> int:
+    return stamp.seconds * 1_000_000 + stamp.nanos // 1000
+
+
+def _time_range(
+    start: timestamp_pb2.Timestamp | None,
+    end: timestamp_pb2.Timestamp | None,
+    *,
+    start_required: bool = False,
+) -> tuple[int | None, int | None]:
+    start_us = _micros(start) if start is not None else None
+    end_us = _micros(end) if end is not None else None
+    if start_required and start_us is None:
+        raise InvalidArgument(
+            "MISSING_START_TIME",
+            "start_time is required",
+            violations=[FieldViolation("start_time", "required")],
+        )
+    if start_us is not None and end_us is not None and start_us >= end_us:
+        raise InvalidArgument(
+            "BAD_TIME_RANGE",
+            "start_time must be before end_time",
+            violations=[FieldViolation("end_time", "must be after start_time")],
+        )
+    return start_us, end_us
+
+
+def _enum_filter(enum: Any, prefix: str, value: int, field: str) -> str:
+    if value == 0:
+        return ""
+    if value not in enum.values():
+        raise InvalidArgument(
+            "BAD_FILTER", f"{field}: unknown value", violations=[FieldViolation(field, "unknown")]
+        )
+    return str(enum.Name(value)).removeprefix(prefix)
+
+
+def encode_page_token(filters: SearchFilter, cursor: Cursor) -> str:
+    """An opaque token naming the position after a page, bound to the filters."""
+    body = {"v": 1, "f": filters.fingerprint(), "t": cursor.time_us, "c": cursor.chain_id, "s": cursor.seq}
+    return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, filters: SearchFilter) -> Cursor:
+    """The cursor in ``token``; INVALID_ARGUMENT when malformed or issued for other filters."""
+    violation = [FieldViolation("page_token", "not a token returned by SearchEvents with these filters")]
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        cursor = Cursor(int(body["t"]), str(body["c"]), int(body["s"]))
+        bound = body["f"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidArgument("BAD_PAGE_TOKEN", "page_token is malformed", violations=violation) from exc
+    if bound != filters.fingerprint():
+        raise InvalidArgument(
+            "PAGE_TOKEN_FILTER_MISMATCH", "page_token was issued for different filters", violations=violation
+        )
+    return cursor
+
+
+async def _fail(context: Context, error: LeisError) -> NoReturn:
+    """Abort the call with the error's status and rich details."""
+    await abort(context, error)
+    raise error  # not reached: abort() raises; this tells the type checker
+
+
+class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
+    """The auditor's window on the audit log."""
+
+    def __init__(
+        self,
+        log: AuditLog,
+        *,
+        authorize: Authorize | None = None,
+        auditor_identities: Collection[str] = (AUDITOR_IDENTITY,),
+        known_agencies: Callable[[], Collection[str]] | None = None,
+        timezone: str = "UTC",
+    ) -> None:
+        self._log = log
+        self._authorize = authorize or certificate_authorizer(auditor_identities)
+        self._known_agencies = known_agencies
+        self._timezone = timezone
+
+    async def _serve(self, context: Context, handler: Callable[[str], Awaitable[T]]) -> T:
+        try:
+            auditor = self._authorize(context)
+            if not auditor:
+                raise PermissionDenied("NOT_AUDITOR", "only the auditor may use the audit service")
+            return await handler(auditor)
+        except AuditUnavailable:
+            await _fail(context, Unavailable("AUDIT_UNAVAILABLE", "the audit log is unavailable"))
+        except LeisError as err:
+            await _fail(context, err)
+
+    # ------------------------------------------------------------------ RPCs
+
+    async def SearchEvents(
+        self, request: pb.SearchEventsRequest, context: Context
+    ) -> pb.SearchEventsResponse:
+        async def handle(_: str) -> pb.SearchEventsResponse:
+            filters = self._filters(request)
+            size = request.page_size or DEFAULT_PAGE_SIZE
+            if not 1 <= size <= MAX_PAGE_SIZE:
+                raise InvalidArgument(
+                    "BAD_PAGE_SIZE",
+                    f"page_size must be between 0 and {MAX_PAGE_SIZE}",
+                    violations=[FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")],
+                )
+            cursor = decode_page_token(request.page_token, filters) if request.page_token else None
+            rows = await self._log.search(filters, cursor, size + 1)
+            token = ""
+            if len(rows) > size:
+                rows = rows[:size]
+                last = rows[-1]
+                token = encode_page_token(filters, Cursor(last.event_time_us, last.chain_id, last.seq))
+            return pb.SearchEventsResponse(events=[to_proto(r) for r in rows], next_page_token=token)
+
+        return await self._serve(context, handle)
+
+    @staticmethod
+    def _filters(request: pb.SearchEventsRequest) -> SearchFilter:
+        violations = []
+        if request.trace_id and not TRACE_ID_RE.match(request.trace_id):
+            violations.append(FieldViolation("trace_id", "must be 32 lowercase hex characters"))
+        for name in ("user_id", "agency_id", "ori"):
+            if len(getattr(request, name)) > 256:
+                violations.append(FieldViolation(name, "longer than 256 characters"))
+        if violations:
+            raise InvalidArgument("BAD_FILTER", "malformed search filter", violations=violations)
+        start, end = _time_range(
+            request.start_time if request.HasField("start_time") else None,
+            request.end_time if request.HasField("end_time") else None,
+        )
+        return SearchFilter(
+            user_id=request.user_id,
+            agency_id=request.agency_id,
+            ori=request.ori,
+            start_us=start,
+            end_us=end,
+            event_type=_enum_filter(pb.AuditEventType, "AUDIT_EVENT_TYPE_", request.event_type, "event_type"),
+            outcome=_enum_filter(pb.AuditOutcome, "AUDIT_OUTCOME_", request.outcome, "outcome"),
+            trace_id=request.trace_id,
+        )
+
+    async def GetEvent(self, request: pb.GetEventRequest, context: Context) -> pb.GetEventResponse:
+        async def handle(auditor: str) -> pb.GetEventResponse:
+            violations = []
+            try:
+                event_id = str(uuid.UUID(request.event_id))
+            except ValueError:
+                event_id = ""
+                violations.append(FieldViolation("event_id", "must be a UUID"))
+            if not 1 <= len(request.justification.strip()) <= 200:
+                violations.append(FieldViolation("justification", "required, 1-200 characters"))
+            if violations:
+                raise InvalidArgument("BAD_REQUEST", "malformed GetEvent request", violations=violations)
+            found = await self._log.run(self._log.store.get, event_id)
+            if found is None:
+                raise NotFound("EVENT_NOT_FOUND", "no audit event with this id")
+            row, _ = found
+            identity = peer_identity(context)
+            await self._log.append(
+                AuditRecord(
+                    event_type="AUDIT_READ",
+                    direction="INTERNAL",
+                    method="/leis.v1.AuditService/GetEvent",
+                    user_id=auditor,
+                    cert_fingerprint=identity.fingerprint_sha256 if identity else "",
+                    outcome="OK",
+                    status_code="OK",
+                    reason="CONTENT_READ",
+                    parent_event_id=row.event_id,
+                    content={"event_id": row.event_id, "justification": request.justification},
+                )
+            )
+            try:
+                opened = await self._log.get_event(event_id)
+            except ContentKeyUnavailable as exc:
+                raise FailedPrecondition(
+                    "CONTENT_KEY_UNAVAILABLE", "the event's content key is unavailable"
+                ) from exc
+            if opened is None:
+                raise NotFound("EVENT_NOT_FOUND", "no audit event with this id")
+            event, content = opened
+            return pb.GetEventResponse(
+                event=to_proto(event), content_json=json.dumps(content, ensure_ascii=False)
+            )
+
+        return await self._serve(context, handle)
+
+    async def VerifyLog(self, request: pb.VerifyLogRequest, context: Context) -> pb.VerifyLogResponse:
+        async def handle(_: str) -> pb.VerifyLogResponse:
+            report = await self._log.run(verify_store, self._log.store, self._log.keys)
+            first = report.first
+            return pb.VerifyLogResponse(
+                intact=report.intact,
+                events_checked=report.events_checked,
+                checkpoints_checked=report.checkpoints_checked,
+                broken_chain_id=first.chain_id if first else "",
+                broken_seq=first.seq if first else 0,
+                problem=first.problem if first else "",
+            )
+
+        return await self._serve(context, handle)
+
+    async def ExportAgencyEvents(
+        self, request: pb.ExportAgencyEventsRequest, context: Context
+    ) -> pb.ExportAgencyEventsResponse:
+        async def handle(_: str) -> pb.ExportAgencyEventsResponse:
+            agency = request.agency_id
+            if not AGENCY_RE.match(agency):
+                raise InvalidArgument(
+                    "BAD_AGENCY",
+                    "agency_id is required",
+                    violations=[FieldViolation("agency_id", "required: an agency id")],
+                )
+            if self._known_agencies is not None and agency not in self._known_agencies():
+                raise InvalidArgument(
+                    "UNKNOWN_AGENCY",
+                    "no agreement with this agency id",
+                    violations=[FieldViolation("agency_id", "unknown agency")],
+                )
+            start, end = _time_range(
+                request.start_time if request.HasField("start_time") else None,
+                request.end_time if request.HasField("end_time") else None,
+            )
+            created = now_us()
+            bundle, count = await self._log.run(
+                lambda: export_agency(
+                    self._log.store,
+                    self._log.keys,
+                    agency,
+                    start_us=start or 0,
+                    end_us=end or created + 1,
+                    created_us=created,
+                )
+            )
+            return pb.ExportAgencyEventsResponse(bundle=bundle, event_count=count)
+
+        return await self._serve(context, handle)
+
+    async def GetReviewReport(
+        self, request: pb.GetReviewReportRequest, context: Context
+    ) -> pb.GetReviewReportResponse:
+        async def handle(_: str) -> pb.GetReviewReportResponse:
+            start, end = _time_range(
+                request.start_time if request.HasField("start_time") else None,
+                request.end_time if request.HasField("end_time") else None,
+                start_required=True,
+            )
+            end_us = end if end is not None else now_us()
+            if start is None or start >= end_us:
+                raise InvalidArgument(
+                    "BAD_TIME_RANGE",
+                    "start_time must be in the past",
+                    violations=[FieldViolation("start_time", "must be before end_time")],
+                )
+            report = await self._log.run(
+                lambda: build_report(self._log.store, start, end_us, timezone=self._timezone)
+            )
+            return pb.GetReviewReportResponse(report_json=json.dumps(report), report_text=render_text(report))
+
+        return await self._serve(context, handle)
