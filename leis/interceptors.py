@@ -18,18 +18,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from google.protobuf.json_format import MessageToDict
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 from grpc_interceptor.server import AsyncServerInterceptor
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from leis.audit import AuditLog, AuditRecord, AuditUnavailable
 from leis.callstate import CURRENT_CALL, CallState, current_call
-from leis.errors import LeisError, Unavailable, abort
+from leis.errors import FieldViolation, InvalidArgument, LeisError, Unavailable, abort
 from leis.identity import IdentityResolver
 from leis.metrics import Metrics
 from leis.pki import peer_identity
@@ -52,6 +53,29 @@ UNINTERCEPTED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
 
 Continuation = Callable[[Any, grpc.aio.ServicerContext], Any]  # type: ignore[type-arg]
+
+
+@dataclass(frozen=True)
+class MalformedRequest:
+    """Stands in for a request whose bytes do not parse, so the chain can refuse it (R-Q-4)."""
+
+    message_type: str
+
+
+def lenient_deserializer(message_type: type[Message]) -> Callable[[bytes], Message | MalformedRequest]:
+    """Parse a request, or hand the chain a ``MalformedRequest`` instead of failing in gRPC core.
+
+    gRPC answers UNKNOWN when a deserializer raises, before any interceptor runs:
+    nothing would be audited and the caller would get no reason.
+    """
+
+    def parse(data: bytes) -> Message | MalformedRequest:
+        try:
+            return message_type.FromString(data)
+        except DecodeError:
+            return MalformedRequest(message_type.DESCRIPTOR.full_name)
+
+    return parse
 
 
 def _bypass(method_name: str) -> bool:
@@ -160,7 +184,7 @@ class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
                 purpose=claimed["purpose"],
                 outcome="OK",
                 trace_id=state.trace_id,
-                content={"request": _content(request)},
+                content={"request": _content(request) if isinstance(request, Message) else {}},
             )
         )
         state.audit_reference = received.event_id
@@ -251,6 +275,8 @@ class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
 
 def _claimed_user(request: Any) -> dict[str, str]:
     """The end user and purpose the caller asserts, as recorded before any check."""
+    if isinstance(request, MalformedRequest):
+        return {"user_id": "", "ori": "", "purpose": ""}
     end_user = getattr(request, "end_user", None)
     purpose = getattr(request, "purpose", 0)
     from leis.v1 import subject_pb2
@@ -302,6 +328,12 @@ class PolicyInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         context: grpc.aio.ServicerContext,
         method_name: str,  # type: ignore[type-arg]
     ) -> Any:
+        if isinstance(request, MalformedRequest):
+            raise InvalidArgument(
+                "MALFORMED_REQUEST",
+                f"the request is not a valid {request.message_type} message",
+                violations=[FieldViolation("request", "the bytes do not parse as the request message")],
+            )
         if method_name not in SEARCH_METHODS:
             return await method(request, context)
         state = current_call()

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,7 +25,13 @@ from leis.audit import AuditLog, AuditRecord, open_audit_log
 from leis.config import BrokerConfig
 from leis.hub import InterceptorFactory, SourceHub
 from leis.identity import IdentityResolver
-from leis.interceptors import AuditInterceptor, IdentityInterceptor, PolicyInterceptor, TracingInterceptor
+from leis.interceptors import (
+    AuditInterceptor,
+    IdentityInterceptor,
+    PolicyInterceptor,
+    TracingInterceptor,
+    lenient_deserializer,
+)
 from leis.metrics import Metrics
 from leis.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
 from leis.pki import RevocationList, channel_credentials
@@ -31,12 +39,7 @@ from leis.policy import RateLimiter, RateSpec
 from leis.query import QueryService
 from leis.reload import RegistryHolder
 from leis.telemetry import client_interceptor_factory, tracer_provider
-from leis.v1 import (
-    federated_search_service_pb2,
-    federated_search_service_pb2_grpc,
-    query_service_pb2,
-    query_service_pb2_grpc,
-)
+from leis.v1 import federated_search_service_pb2, query_service_pb2
 
 log = logging.getLogger("leis.broker")
 
@@ -73,6 +76,19 @@ class Broker:
         await self.audit_log.close()
         self.tracer_provider.shutdown()
         self.metrics.shutdown()
+
+
+def add_service(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> None:
+    """Register a servicer's unary methods with lenient request parsing (see ``lenient_deserializer``)."""
+    handlers = {
+        method.name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=lenient_deserializer(GetMessageClass(method.input_type)),
+            response_serializer=GetMessageClass(method.output_type).SerializeToString,
+        )
+        for method in service.methods
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
 
 
 def rate_limiter(config: BrokerConfig) -> RateLimiter:
@@ -154,12 +170,15 @@ async def start_broker(
         ],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
-    query_service_pb2_grpc.add_QueryServiceServicer_to_server(QueryService(config, hub), server)
-    federated_search_service_pb2_grpc.add_FederatedSearchServiceServicer_to_server(
+    add_service(
+        server, QueryService(config, hub), query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
+    )
+    add_service(
+        server,
         FederatedSearchService(
             registry.current, partners, audit_log, OutboundConfig(deadline_ms=config.outbound_deadline_ms)
         ),
-        server,
+        federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"],
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -72,7 +72,8 @@ class Mesh:
         self.home.agreements.write_text(registry_text)
         self.calls: Counter[str] = Counter()
         self._max_results = max_results
-        self._rate_limits = rate_limits or RateLimitConfig()
+        # Generous by default so tests are not throttled; the rate-limit tests pass their own.
+        self._rate_limits = rate_limits or RateLimitConfig(user_per_minute=60_000.0, user_burst=10_000)
         self._source_deadline_ms = source_deadline_ms
         self._audit_url = audit_url or f"sqlite:///{root / 'audit.db'}"
         self._with_partners = with_partners
