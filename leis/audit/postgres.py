@@ -87,6 +87,9 @@ class PostgresAuditStore(SqlAuditStore):
             raise AuditUnavailable(
                 f"{_safe_dsn(dsn)}: cannot open the audit database ({_brief(exc)})"
             ) from exc
+        except BaseException:
+            self.close()
+            raise
 
     def _connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=self._timeout)
