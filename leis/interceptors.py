@@ -15,6 +15,7 @@ the ones they refuse. Health and reflection bypass the chain.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -82,6 +83,13 @@ def _bypass(method_name: str) -> bool:
     return method_name.startswith(UNINTERCEPTED_PREFIXES)
 
 
+async def _passthrough(method: Continuation, request: Any, context: Any) -> Any:
+    """Call the next handler untouched; streaming handlers (reflection, health Watch) give an
+    async generator, which grpc-interceptor iterates itself."""
+    result = method(request, context)
+    return await result if inspect.isawaitable(result) else result
+
+
 class TracingInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
     """Server span and metrics per call (no PII, R-OBS-2), and domain error → status mapping."""
 
@@ -98,7 +106,7 @@ class TracingInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
     ) -> Any:
         self._metrics.handshakes.observe_peer(context.peer())
         if _bypass(method_name):
-            return await method(request, context)
+            return await _passthrough(method, request, context)
         started = time.monotonic()
         state = CallState(method=method_name)
         token = CURRENT_CALL.set(state)
@@ -169,7 +177,7 @@ class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         method_name: str,  # type: ignore[type-arg]
     ) -> Any:
         if _bypass(method_name):
-            return await method(request, context)
+            return await _passthrough(method, request, context)
         state = current_call()
         identity = peer_identity(context)
         claimed = _claimed_user(request)
@@ -309,7 +317,7 @@ class IdentityInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         method_name: str,  # type: ignore[type-arg]
     ) -> Any:
         if _bypass(method_name):
-            return await method(request, context)
+            return await _passthrough(method, request, context)
         state = current_call()
         state.principal = self._resolver.resolve(context, method_name)
         return await method(request, context)
@@ -335,7 +343,7 @@ class PolicyInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
                 violations=[FieldViolation("request", "the bytes do not parse as the request message")],
             )
         if method_name not in SEARCH_METHODS:
-            return await method(request, context)
+            return await _passthrough(method, request, context)
         state = current_call()
         principal = state.principal
         if principal is None:
