@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from leis.agreements import Registry
 from leis.audit import AuditLog, AuditRecord, open_audit_log
+from leis.audit.service import AuditServicer
 from leis.config import BrokerConfig
 from leis.hub import InterceptorFactory, SourceHub
 from leis.identity import IdentityResolver
@@ -39,13 +40,14 @@ from leis.policy import RateLimiter, RateSpec
 from leis.query import QueryService
 from leis.reload import RegistryHolder
 from leis.telemetry import client_interceptor_factory, tracer_provider
-from leis.v1 import federated_search_service_pb2, query_service_pb2
+from leis.v1 import audit_service_pb2, federated_search_service_pb2, query_service_pb2
 
 log = logging.getLogger("leis.broker")
 
 SERVED_SERVICES = (
     query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
     federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"].full_name,
+    audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
 
 
@@ -179,6 +181,11 @@ async def start_broker(
             registry.current, partners, audit_log, OutboundConfig(deadline_ms=config.outbound_deadline_ms)
         ),
         federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"],
+    )
+    add_service(
+        server,
+        AuditServicer(audit_log, known_agencies=lambda: [a.agency_id for a in registry.current().agreements]),
+        audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"],
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
