@@ -312,7 +312,7 @@ class AuditLog:
         except (AuditUnavailable, ValueError, TypeError):
             raise
         except Exception as exc:
-            raise AuditUnavailable(f"audit store read failed ({_first_line(exc)})") from exc
+            raise AuditUnavailable(f"audit store operation failed ({_first_line(exc)})") from exc
 
     async def search(self, filters: SearchFilter, after: Cursor | None, limit: int) -> list[EventRow]:
         """Events matching metadata filters, newest first (R-AUD-3)."""
