@@ -24,7 +24,10 @@ __all__ = ["backend", "keys"]  # fixtures
 CHAIN = "broker-1"
 TARGET = 5
 DAY_US = 86_400 * 1_000_000
-CHECKPOINT_INSERT = "INSERT INTO audit_checkpoint (chain_id, seq, event_hash, time_us, key_id, signature) VALUES (?, ?, ?, ?, ?, ?)"
+CHECKPOINT_INSERT = (
+    "INSERT INTO audit_checkpoint (chain_id, seq, event_hash, time_us, key_id, signature) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 async def _twelve(backend: Backend, keys: AuditKeys) -> None:
