@@ -43,7 +43,8 @@ address = "127.0.0.1:{tecs_port}"
 address = "127.0.0.1:{photos_port}"
 """
 
-PORTS = {"broker": 51051, "baseline": 51052, "eid": 51061, "tecs": 51062, "photos": 51063}
+# Below the Linux ephemeral range (32768-60999).
+PORTS = {"broker": 7151, "baseline": 7152, "eid": 7161, "tecs": 7162, "photos": 7163}
 
 
 def prepare_home(root: Path, persons: int) -> LeisHome:

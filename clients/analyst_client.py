@@ -1,6 +1,6 @@
 """A DHS analyst system (AFI) searching the two-way partners through LEIS (R-OUT-1, R-OUT-2).
 
-client = AnalystClient.from_files("localhost:50051", "ca.crt", "dhs-analyst.crt", "dhs-analyst.key")
+client = AnalystClient.from_files("localhost:7051", "ca.crt", "dhs-analyst.crt", "dhs-analyst.key")
 response = client.search(subject, purpose=subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT,
                          user_id="analyst.jones", ori="DCICE0000")
 print(format_federated_response(response))

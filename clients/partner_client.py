@@ -4,7 +4,7 @@ Mutual TLS with the partner's client certificate; one subject and one stated
 purpose per call; the end user's id and ORI in the request (R-ID-3). Refusals
 arrive as ``grpc.RpcError`` whose rich details ``leis.errors.details_of`` decodes.
 
-    client = PartnerClient.from_files("localhost:50051", "ca.crt", "agency-ndex.crt", "agency-ndex.key")
+    client = PartnerClient.from_files("localhost:7051", "ca.crt", "agency-ndex.crt", "agency-ndex.key")
     response = client.search(
         subject_pb2.SubjectQuery(name=subject_pb2.NameCriteria(first_name="Ana", last_name="Ruiz")),
         purpose=subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT,

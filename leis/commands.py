@@ -28,7 +28,7 @@ PURPOSES = (
 
 
 def _subject_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", default="localhost:50051", help="broker host:port")
+    parser.add_argument("--broker", default="localhost:7051", help="broker host:port")
     parser.add_argument("--user-id", required=True, help="the end user's id")
     parser.add_argument("--ori", required=True, help="the end user's 9-character ORI")
     parser.add_argument("--purpose", choices=PURPOSES, default="CRIMINAL_LAW_ENFORCEMENT")
@@ -174,7 +174,7 @@ def register_query(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 def register_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``leis serve``: run the broker until SIGINT/SIGTERM."""
     parser = commands.add_parser("serve", help="run the LEIS broker (mTLS, audit, tracing)")
-    parser.add_argument("--listen", help="host:port to listen on (default from config.toml, 127.0.0.1:50051)")
+    parser.add_argument("--listen", help="host:port to listen on (default from config.toml, 127.0.0.1:7051)")
     parser.set_defaults(handler=_cmd_serve)
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from leis.paths import LeisHome
 
 SOURCE_NAMES = ("eid", "tecs", "photos")
-DEFAULT_PORTS = {"broker": 50051, "eid": 50061, "tecs": 50062, "photos": 50063}
+# Below the Linux ephemeral range (32768-60999), so an outgoing connection can never hold them.
+DEFAULT_PORTS = {"broker": 7051, "eid": 7061, "tecs": 7062, "photos": 7063}
 # Keys where 0 means something ("pick a free port").
 ZERO_ALLOWED = frozenset({"metrics_port"})
 RETRYABLE_CHOICES = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED", "ABORTED"})

@@ -24,6 +24,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from clients.partners.profiles import DEFAULT_PARTNER_BASE_PORT as PARTNER_BASE_PORT
 from leis.agreements import write_seed_registry
 from leis.config import DEFAULT_PORTS, SOURCE_NAMES
 from leis.errors import details_of
@@ -32,7 +33,6 @@ from leis.pki import CA_CERT, agency_client_name, channel_credentials, init_pki
 from leis.v1 import subject_pb2
 
 DEFAULT_PERSONS = 20_000
-PARTNER_BASE_PORT = 50071
 START_TIMEOUT_SECONDS = 60.0
 
 
@@ -161,11 +161,10 @@ def _banner(text: str) -> None:
 
 def run_samples(home: LeisHome) -> None:
     """The sample queries: two-way vs one-way on a protected-class person, a refusal, outbound."""
-    from sources.synth.showcase import demo_subjects
-
     from clients.analyst_client import AnalystClient, format_federated_response
     from clients.partner_client import PartnerClient, format_search_response
     from leis.agreements import load_registry
+    from sources.synth.showcase import demo_subjects
 
     registry = load_registry(home.agreements)
     subjects = demo_subjects()
@@ -232,7 +231,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with mesh(home):
         run_samples(home)
         if args.keep_running:
-            print("\nmesh left running (Ctrl-C to stop): broker on localhost:50051, e.g.")
+            print("\nmesh left running (Ctrl-C to stop): broker on localhost:7051, e.g.")
             print("  leis query --agency ndex --user-id me --ori WVFBI9900 --last-name ... --first-name ...")
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()

@@ -507,7 +507,7 @@ def test_fault_values_are_checked() -> None:
 
 def test_default_addresses_match_the_seed_registry() -> None:
     assert default_address("ndex") == f"localhost:{DEFAULT_PARTNER_BASE_PORT}"
-    assert default_address("lasd") == "localhost:50079"
+    assert default_address("lasd") == "localhost:7079"
     registry = parse_registry(seed_registry_text().encode(), Path("seed_agreements.toml"))
     two_way = registry.partners(direction=Direction.TWO_WAY)
     assert tuple(a.agency_id for a in two_way) == TWO_WAY_PARTNER_IDS

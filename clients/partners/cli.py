@@ -1,6 +1,6 @@
 """``leis partners serve``: run the partner simulators in the foreground until SIGTERM or SIGINT.
 
-    leis partners serve                                  # the nine two-way partners, ports 50071-50079
+    leis partners serve                                  # the nine two-way partners, ports 7071-7079
     leis partners serve --agency ndex --agency lasd --latency-ms lasd=800 --garbage ndex=malformed
 
 Prints one ``partner <id> listening on <host:port>`` line per simulator once all are up;

@@ -5,7 +5,7 @@ of its record ids. Nlets is a one-way agreement (R-OUT-1): LEIS never calls it f
 search, so no simulator exists for it and asking for one is refused.
 
 The development mesh serves the partners on ``DEFAULT_PARTNER_BASE_PORT`` + the partner's
-position in seed order (ndex 50071 … lasd 50079); ``default_address`` and
+position in seed order (ndex 7071 … lasd 7079); ``default_address`` and
 ``default_endpoints`` give those addresses so a demo can write them into the registry.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from leis.agreements import SEED_AGENCY_IDS
 
-DEFAULT_PARTNER_BASE_PORT = 50071
+DEFAULT_PARTNER_BASE_PORT = 7071
 # As in the seed registry (leis/data/seed_agreements.toml); the server certificate names localhost.
 DEFAULT_PARTNER_HOST = "localhost"
 ONE_WAY_AGENCY_IDS = frozenset({"nlets"})
