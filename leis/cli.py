@@ -36,7 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``leis`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
