@@ -53,7 +53,7 @@ log = logging.getLogger("leis.broker")
 UNINTERCEPTED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
 
-Continuation = Callable[[Any, grpc.aio.ServicerContext], Any]  # type: ignore[type-arg]
+Continuation = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], Any]
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ async def _passthrough(method: Continuation, request: Any, context: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-class TracingInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
+class TracingInterceptor(AsyncServerInterceptor):
     """Server span and metrics per call (no PII, R-OBS-2), and domain error → status mapping."""
 
     def __init__(self, tracer: trace.Tracer, metrics: Metrics) -> None:
@@ -101,7 +101,7 @@ class TracingInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         self,
         method: Continuation,
         request: Any,
-        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+        context: grpc.aio.ServicerContext[Any, Any],
         method_name: str,
     ) -> Any:
         self._metrics.handshakes.observe_peer(context.peer())
@@ -162,7 +162,7 @@ def _annotate(span: trace.Span, state: CallState, err: LeisError | None) -> None
     span.set_status(Status(StatusCode.ERROR, err.reason))
 
 
-class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
+class AuditInterceptor(AsyncServerInterceptor):
     """Fail-closed recording of every message (R-AUD-1, R-AUD-2)."""
 
     def __init__(self, audit_log: AuditLog, metrics: Metrics) -> None:
@@ -173,8 +173,8 @@ class AuditInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         self,
         method: Continuation,
         request: Any,
-        context: grpc.aio.ServicerContext,
-        method_name: str,  # type: ignore[type-arg]
+        context: grpc.aio.ServicerContext[Any, Any],
+        method_name: str,
     ) -> Any:
         if _bypass(method_name):
             return await _passthrough(method, request, context)
@@ -303,7 +303,7 @@ def _content(message: Message) -> dict[str, Any]:
     return MessageToDict(message, preserving_proto_field_name=True)
 
 
-class IdentityInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
+class IdentityInterceptor(AsyncServerInterceptor):
     """Resolves the principal before anything else may run (R-ID-1, R-ID-3)."""
 
     def __init__(self, resolver: IdentityResolver) -> None:
@@ -313,8 +313,8 @@ class IdentityInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         self,
         method: Continuation,
         request: Any,
-        context: grpc.aio.ServicerContext,
-        method_name: str,  # type: ignore[type-arg]
+        context: grpc.aio.ServicerContext[Any, Any],
+        method_name: str,
     ) -> Any:
         if _bypass(method_name):
             return await _passthrough(method, request, context)
@@ -323,7 +323,7 @@ class IdentityInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         return await method(request, context)
 
 
-class PolicyInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
+class PolicyInterceptor(AsyncServerInterceptor):
     """Validation, purpose and rate limits for search calls (R-Q-1..4, R-SEC-3)."""
 
     def __init__(self, limiter: RateLimiter) -> None:
@@ -333,8 +333,8 @@ class PolicyInterceptor(AsyncServerInterceptor):  # type: ignore[misc]
         self,
         method: Continuation,
         request: Any,
-        context: grpc.aio.ServicerContext,
-        method_name: str,  # type: ignore[type-arg]
+        context: grpc.aio.ServicerContext[Any, Any],
+        method_name: str,
     ) -> Any:
         if isinstance(request, MalformedRequest):
             raise InvalidArgument(

@@ -71,7 +71,7 @@ class PartnerChannels:
 
     async def close(self) -> None:
         """Close every channel."""
-        await asyncio.gather(*(channel.close() for channel in self._channels))
+        await asyncio.gather(*(channel.close(None) for channel in self._channels))
 
 
 class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
@@ -162,7 +162,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
 
     async def _call(
         self, agreement: Agreement, request: partner_pb.SearchRequest
-    ) -> tuple[int, str, Sequence[records_pb2.PartnerRecord]]:
+    ) -> tuple[fed_pb.PartnerState, str, Sequence[records_pb2.PartnerRecord]]:
         assert agreement.endpoint is not None
         stub = self._channels.stub(agreement.agency_id, agreement.endpoint)
         try:

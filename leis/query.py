@@ -114,9 +114,12 @@ class QueryService(query_grpc.QueryServiceServicer):
             agency_name=agreement.name,
             sharing_direction=DIRECTIONS[str(agreement.direction)],
             query_categories=QUERY_CATEGORIES,
-            permitted_purposes=sorted(
-                (f"PURPOSE_{p}" for p in agreement.permitted_purposes), key=subject_pb2.Purpose.Value
-            ),
+            permitted_purposes=[
+                subject_pb2.Purpose.Name(number)
+                for number in sorted(
+                    subject_pb2.Purpose.Value(f"PURPOSE_{p}") for p in agreement.permitted_purposes
+                )
+            ],
             permitted_oris=list(agreement.permitted_oris),
             notice=release_notice(self._now()),
             source_statuses=statuses,

@@ -187,7 +187,7 @@ async def start_broker(
         AuditServicer(audit_log, known_agencies=lambda: [a.agency_id for a in registry.current().agreements]),
         audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"],
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
