@@ -7,7 +7,8 @@ For each size (default 10,000 and 1,000,000 persons per source) it seeds a data 
   one query per category: identifier (each number type), name + date of birth, tolerant
   name (a spelling variant or a mistyped given name) + date of birth, name without date
   of birth (capped at 25), family name + date of birth, address, phone, incident;
-- times each query in process (``SourceStore.search``) and through gRPC with mTLS
+- reads the data file once (page cache warm, as for a long-running source; ``--cold``
+  skips this), then times each query in process (``SourceStore.search``) and through gRPC with mTLS
   against a ``leis sources serve`` subprocess, and prints p50/p99 per category;
 - loads the server with concurrent clients and reports its RSS (current and peak).
 
@@ -134,6 +135,13 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1e3, p99 * 1e3
 
 
+def warm(path: Path) -> None:
+    """Read a file once so that it sits in the OS page cache, as it would for a long-running source."""
+    with path.open("rb") as handle:
+        while handle.read(1 << 22):
+            pass
+
+
 def time_in_process(
     db_path: Path, queries: dict[str, list[S.SubjectQuery]]
 ) -> dict[str, tuple[float, float]]:
@@ -212,11 +220,13 @@ async def _grpc_phase(
 
 
 def bench_source(
-    kind: str, data_dir: Path, pki_dir: Path, count: int, load_seconds: float
+    kind: str, data_dir: Path, pki_dir: Path, count: int, load_seconds: float, *, warm_cache: bool
 ) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]], tuple[int, int], float]:
     """In-process and gRPC latencies, RSS under load (KiB) and calls/s of one source."""
     db_path = source_paths(data_dir)[kind]
     queries = sample_queries(db_path, count, seed=42)
+    if warm_cache:
+        warm(db_path)
     in_process = time_in_process(db_path, queries)
     command = [
         sys.executable, "-m", "leis.cli", "sources", "serve", "--source", kind, "--port", "0",
@@ -267,6 +277,9 @@ def main() -> int:
     )
     parser.add_argument("--queries", type=int, default=300, help="queries per category")
     parser.add_argument("--load-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--cold", action="store_true", help="do not pre-read the data file into the page cache"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     pki_dir = args.root / "pki"
@@ -280,7 +293,7 @@ def main() -> int:
         results[persons] = {}
         for kind in ("eid", "tecs"):
             in_process, over_grpc, (rss, peak), rate = bench_source(
-                kind, data_dir, pki_dir, args.queries, args.load_seconds
+                kind, data_dir, pki_dir, args.queries, args.load_seconds, warm_cache=not args.cold
             )
             print(f"  -- {kind.upper()}", flush=True)
             _table("in process (SourceStore.search)", in_process, print)

@@ -10,6 +10,7 @@ table           key                                        query category
 ==============  =========================================  ==================================
 name_keys       (family Metaphone, given Metaphone, DOB)   name (+ date of birth); second
                 and (family Metaphone, DOB)                index for family name + DOB
+                                                           (that date or its day/month swap)
 identifier_keys (type, normalised number)                  identifier
 address_keys    (street key, ZIP) and (ZIP)                address
 phone_keys      (E.164 number)                             address.phone_number
@@ -424,12 +425,15 @@ class SourceStore:
                 for family in family_keys:
                     run("family", (family,), 0)
             return
-        for tier in matching.dob_tiers(name.dob):
+        tiers = matching.dob_tiers(name.dob)
+        if not given_keys:
+            # A family name alone is too weak for a tolerant date: the date must agree (or be swapped).
+            for family in family_keys:
+                run("family_dob", (family, *tiers[0]), len(tiers[0]))
+            return
+        for tier in tiers:
             for last_key, first_key in pairs:
                 run("name_dob", (last_key, first_key, *tier), len(tier))
-            if not given_keys:
-                for family in family_keys:
-                    run("family_dob", (family, *tier), len(tier))
 
 
 @dataclass(frozen=True)
