@@ -241,6 +241,7 @@ class AuditLog:
             nonlocal anchored
             stored.clear()
             at_us = now_us()
+            at = utc_from_us(at_us)
             rows: list[tuple[Any, ...]] = []
             prev, seq = head.hash, head.seq
             for pending in batch:
@@ -275,7 +276,7 @@ class AuditLog:
                 )
                 link = event_hash(meta, digest, prev)
                 rows.append((*meta, blob, digest, prev, link))
-                stored.append(StoredEvent(pending.event_id, chain, seq, utc_from_us(at_us), link.hex()))
+                stored.append(StoredEvent(pending.event_id, chain, seq, at, link.hex()))
                 prev = link
             checkpoint = None
             due = time.monotonic() - self._last_checkpoint >= self._every_seconds

@@ -68,6 +68,7 @@ class SqliteAuditStore(SqlAuditStore):
     def _connect(self, *, tolerant: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: index pages of a large log stay hot
         if tolerant:
             conn.text_factory = _tolerant_text
         return conn

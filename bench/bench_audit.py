@@ -1,0 +1,179 @@
+"""Audit log benchmark: durable append (group commit), metadata search over a large log, verify.
+
+Targets (issue 5): append >= 5,000 events/s on SQLite and PostgreSQL; search p50 < 50 ms
+over 1,000,000 events; verify >= 100,000 events/s.
+
+    .venv/bin/python bench/bench_audit.py                       # SQLite, 1,000,000 events
+    .venv/bin/python bench/bench_audit.py --events 200000 --pg postgresql://leis_test:leis_test@127.0.0.1/leis_test
+
+PostgreSQL runs in a throw-away schema of the given database (the role needs CREATE there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+from leis.audit import AuditKeys, AuditLog, AuditRecord, SearchFilter, open_audit_log, verify_store
+from leis.audit.store import Cursor
+
+AGENCIES = [f"agency-{n:02d}" for n in range(20)]
+TYPES = ["QUERY_RECEIVED", "RESPONSE_SENT", "REFUSED", "OUTBOUND_QUERY", "PARTNER_RESPONSE"]
+
+
+def _record(rng: random.Random, n: int) -> AuditRecord:
+    agency = rng.choice(AGENCIES)
+    kind = rng.choice(TYPES)
+    refused = kind == "REFUSED"
+    return AuditRecord(
+        event_type=kind,
+        direction="INBOUND" if kind == "QUERY_RECEIVED" else "OUTBOUND",
+        method="/leis.v1.QueryService/Search",
+        agency_id=agency,
+        ori=f"{agency[-2:]}00{rng.randrange(100):03d}00",
+        user_id=f"user-{rng.randrange(5000):04d}",
+        cert_fingerprint="ab" * 32,
+        purpose="CRIMINAL_LAW_ENFORCEMENT",
+        outcome="REFUSED" if refused else "OK",
+        status_code="PERMISSION_DENIED" if refused else "OK",
+        reason="PURPOSE_NOT_PERMITTED" if refused else "",
+        trace_id=uuid.UUID(int=rng.getrandbits(128)).hex,
+        query_categories=("NAME", "IDENTIFIER"),
+        disclosed_count=0 if refused else rng.randrange(4),
+        source_systems=("eid", "tecs"),
+        disclosed_record_ids=tuple(f"eid:{rng.randrange(10**6)}" for _ in range(2)),
+        released_fields=("name", "dob", "sex"),
+        content={"subject": {"name": f"Person {n}", "dob": "1970-01-01"}, "results": ["x" * 40] * 3},
+    )
+
+
+async def _append(log: AuditLog, count: int, concurrency: int, seed: int) -> float:
+    """Events/s with ``concurrency`` callers each awaiting its own durable append."""
+    rng = random.Random(seed)
+    records = [_record(rng, n) for n in range(count)]
+    per_task = count // concurrency
+
+    async def caller(start: int) -> None:
+        for record in records[start : start + per_task]:
+            await log.append(record)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(i * per_task) for i in range(concurrency)))
+    return per_task * concurrency / (time.perf_counter() - started)
+
+
+async def _fill(log: AuditLog, total: int) -> None:
+    rng = random.Random(7)
+    done = 0
+    started = time.perf_counter()
+    while done < total:
+        chunk = min(20000, total - done)
+        await asyncio.gather(*(log.append(_record(rng, done + n)) for n in range(chunk)))
+        done += chunk
+        if done % 200000 == 0 or done == total:
+            print(f"  filled {done:,} events ({done / (time.perf_counter() - started):,.0f}/s)", flush=True)
+
+
+async def _search(log: AuditLog, rounds: int) -> list[float]:
+    rng = random.Random(11)
+    newest = (await log.search(SearchFilter(), None, 1))[0].event_time_us
+    oldest = (await log.search(SearchFilter(end_us=newest), None, 1))[0].event_time_us
+    span = max(1, newest - oldest)
+    some = await log.search(SearchFilter(), None, 500)
+    timings: list[float] = []
+    for n in range(rounds):
+        start = oldest + rng.randrange(span)
+        choices = [
+            SearchFilter(),
+            SearchFilter(user_id=f"user-{rng.randrange(5000):04d}"),
+            SearchFilter(agency_id=rng.choice(AGENCIES)),
+            SearchFilter(agency_id=rng.choice(AGENCIES), outcome="REFUSED"),
+            SearchFilter(event_type=rng.choice(TYPES), start_us=start, end_us=start + span // 10),
+            SearchFilter(trace_id=rng.choice(some).trace_id),
+            SearchFilter(ori=rng.choice(some).ori),
+            SearchFilter(user_id=rng.choice(some).user_id, start_us=start),
+        ]
+        filters = choices[n % len(choices)]
+        began = time.perf_counter()
+        page = await log.search(filters, None, 101)
+        if len(page) > 100:  # and the second page, as a paging client would
+            last = page[99]
+            await log.search(filters, Cursor(last.event_time_us, last.chain_id, last.seq), 101)
+        timings.append((time.perf_counter() - began) * 1000 / (2 if len(page) > 100 else 1))
+    return timings
+
+
+async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespace) -> None:
+    print(f"== {name}")
+    log = await open_audit_log(url, keys=keys, chain_id="bench-append", checkpoint_every_seconds=5)
+    try:
+        for concurrency in (1, 16, 128):
+            rate = await _append(log, args.append if concurrency > 1 else 500, concurrency, seed=concurrency)
+            print(f"durable append, {concurrency:>3} concurrent callers: {rate:>9,.0f} events/s")
+    finally:
+        await log.close()
+    if args.events <= 0 or (name != "SQLite" and not args.pg_large):
+        return
+    log = await open_audit_log(url, keys=keys, chain_id="bench-large", checkpoint_every_seconds=5)
+    try:
+        await _fill(log, args.events)
+        count = await log.run(log.store.count)
+        timings = await _search(log, args.searches)
+        timings.sort()
+        print(
+            f"metadata search over {count:,} events: p50 {statistics.median(timings):.2f} ms, "
+            f"p95 {timings[int(len(timings) * 0.95)]:.2f} ms, max {timings[-1]:.2f} ms "
+            f"({len(timings)} queries)"
+        )
+        started = time.perf_counter()
+        report = await log.run(verify_store, log.store, keys)
+        elapsed = time.perf_counter() - started
+        assert report.intact, report.problems
+        print(
+            f"verify: {report.events_checked:,} events, {report.checkpoints_checked:,} checkpoints in "
+            f"{elapsed:.2f} s = {report.events_checked / elapsed:,.0f} events/s"
+        )
+    finally:
+        await log.close()
+
+
+async def run(args: argparse.Namespace) -> None:
+    keys = AuditKeys.generate()
+    with tempfile.TemporaryDirectory(prefix="leis-bench-audit-") as tmp:
+        await _backend("SQLite", f"sqlite:///{Path(tmp) / 'audit.db'}", keys, args)
+    if args.pg:
+        import psycopg
+
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(args.pg, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+        try:
+            joiner = "&" if "?" in args.pg else "?"
+            url = f"{args.pg}{joiner}options={quote(f'-csearch_path={schema}')}"
+            await _backend("PostgreSQL", url, keys, args)
+        finally:
+            with psycopg.connect(args.pg, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000, help="size of the search/verify log")
+    parser.add_argument("--append", type=int, default=20_000, help="events per concurrent append run")
+    parser.add_argument("--searches", type=int, default=400, help="search queries to time")
+    parser.add_argument("--pg", help="PostgreSQL DSN (owner of a database where a schema may be created)")
+    parser.add_argument("--pg-large", action="store_true", help="also fill/search/verify on PostgreSQL")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
