@@ -1,0 +1,340 @@
+"""Outbound federated search benchmark (issue 7 Performance).
+
+Nine partner simulators in one process (``leis partners serve``) and the broker
+(``leis serve``), both subprocesses on loopback with real mTLS; the load comes
+from this process, closed loop. In one run:
+
+(a) outbound search through the broker (DHS analyst certificate, full chain,
+    audit of every message, tracing on), fanning out to the nine partners;
+(b) the bare fan-out: a plain ``grpc.aio`` client here calling the same nine
+    ``PartnerSearchService`` endpoints in parallel with the broker-client
+    certificate, the same requests and deadline, no broker;
+(c) (a) again with one partner slowed past the broker's per-partner deadline
+    (partners restarted with ``--latency-ms <slow partner>=<ms>``).
+
+Prints QPS, p50 and p99 of each, and the partner states seen in (c).
+
+    python bench/bench_outbound.py [--seconds 10] [--concurrency 8] [--deadline-ms 500]
+                                   [--slow-partner azlink] [--slow-ms 3000]
+
+Targets: (a) >= 0.75x the QPS of (b); in (c) p99 <= deadline + 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mesh import PORTS, LoadResult, Proc, closed_loop, prepare_home, rss_mb, start, stop, wait_healthy
+
+from clients.partners.data import SHOWCASE_PERSONS, UNKNOWN_PERSON, Person, generate_records
+from clients.partners.profiles import TWO_WAY_PARTNER_IDS, default_address
+from leis.agreements import seed_registry_text
+from leis.outbound import MAX_PARTNER_RESPONSE_BYTES
+from leis.partner.v1 import partner_search_service_pb2 as partner_pb
+from leis.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
+from leis.paths import LeisHome
+from leis.pki import channel_credentials
+from leis.v1 import federated_search_service_pb2 as fed_pb
+from leis.v1 import federated_search_service_pb2_grpc as fed_grpc
+from leis.v1 import subject_pb2
+
+ANALYST_ORI = "DCICE0000"
+LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
+# Below the Linux ephemeral range and away from the development defaults (7051, 7071-7079)
+# and the broker benchmark (51051-51063), so the benchmarks can run beside a dev mesh.
+PARTNER_BASE_PORT = 17171
+BROKER_PORT = 17181
+SOURCE_PERSONS = 200
+T = TypeVar("T")  # the sources are not used by outbound search; prepare_home seeds a few
+
+CONFIG = """
+[broker]
+listen = "127.0.0.1:{broker_port}"
+max_concurrent_rpcs = 512
+outbound_deadline_ms = {deadline_ms}
+metrics_port = 0
+
+[rate_limits]
+user_per_minute = 10000000.0
+user_burst = 1000000
+agency_per_minute = 10000000.0
+agency_burst = 1000000
+
+[sources.eid]
+address = "127.0.0.1:{eid_port}"
+[sources.tecs]
+address = "127.0.0.1:{tecs_port}"
+[sources.photos]
+address = "127.0.0.1:{photos_port}"
+"""
+
+
+def write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def configure(home: LeisHome, deadline_ms: int) -> None:
+    """Broker config with the outbound deadline; registry endpoints at the simulators' ports."""
+    write_atomically(
+        home.config,
+        CONFIG.format(
+            broker_port=BROKER_PORT,
+            deadline_ms=deadline_ms,
+            eid_port=PORTS["eid"],
+            tecs_port=PORTS["tecs"],
+            photos_port=PORTS["photos"],
+        ),
+    )
+    registry = seed_registry_text()
+    for agency_id in TWO_WAY_PARTNER_IDS:
+        wanted = default_address(agency_id, host="127.0.0.1", base_port=PARTNER_BASE_PORT)
+        seed = f'endpoint = "{default_address(agency_id)}"'
+        if seed not in registry:
+            raise SystemExit(f"seed registry has no {seed} line for {agency_id}")
+        registry = registry.replace(seed, f'endpoint = "{wanted}"')
+    write_atomically(home.agreements, registry)
+
+
+def subjects() -> list[subject_pb2.SubjectQuery]:
+    """Name + date-of-birth queries: the showcase persons, an unknown one, and persons the partners hold."""
+    persons: list[Person] = [s.person for s in SHOWCASE_PERSONS] + [UNKNOWN_PERSON]
+    for agency_id in ("ndex", "lasd", "linx-nw", "tdex"):
+        records = generate_records(agency_id)
+        persons += [r.person for r in records[:: max(1, len(records) // 6)]][:6]
+    return [
+        subject_pb2.SubjectQuery(
+            name=subject_pb2.NameCriteria(
+                first_name=p.first_name, last_name=p.last_name, date_of_birth=p.date_of_birth
+            )
+        )
+        for p in persons
+    ]
+
+
+def start_partners(home: LeisHome, slow: dict[str, int]) -> tuple[Proc, list[Proc]]:
+    """The simulators' process, and one health-check handle per partner port."""
+    argv = [
+        sys.executable,
+        "-m",
+        "leis.cli",
+        "partners",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--base-port",
+        str(PARTNER_BASE_PORT),
+        "--pki-dir",
+        str(home.pki),
+        *(f"--latency-ms={agency_id}={ms}" for agency_id, ms in slow.items()),
+    ]
+    proc = start("partners", argv, PARTNER_BASE_PORT, home)
+    ports = [
+        Proc(f"partner {a}", proc.popen, PARTNER_BASE_PORT + i) for i, a in enumerate(TWO_WAY_PARTNER_IDS)
+    ]
+    return proc, ports
+
+
+def start_broker(home: LeisHome) -> Proc:
+    return start("broker", [sys.executable, "-m", "leis.cli", "serve"], BROKER_PORT, home)
+
+
+class Load:
+    """The two ways of asking the nine partners, over the same requests."""
+
+    def __init__(self, home: LeisHome, queries: Sequence[subject_pb2.SubjectQuery], deadline_ms: int) -> None:
+        self.deadline = deadline_ms / 1000
+        self.states: Counter[tuple[str, str]] = Counter()
+        analyst = channel_credentials(home.pki, "dhs-analyst")
+        self._broker_channel = grpc.aio.secure_channel(f"localhost:{BROKER_PORT}", analyst)
+        self._broker = fed_grpc.FederatedSearchServiceStub(self._broker_channel)
+        broker_client = channel_credentials(home.pki, "broker-client")
+        options = [("grpc.max_receive_message_length", MAX_PARTNER_RESPONSE_BYTES)]
+        self._partner_channels = [
+            grpc.aio.secure_channel(
+                default_address(a, host="127.0.0.1", base_port=PARTNER_BASE_PORT),
+                broker_client,
+                options=options,
+            )
+            for a in TWO_WAY_PARTNER_IDS
+        ]
+        self._partners = [partner_grpc.PartnerSearchServiceStub(c) for c in self._partner_channels]
+        self._analyst_requests = [
+            fed_pb.FederatedSearchServiceSearchRequest(
+                subject=q,
+                purpose=LAW,
+                end_user=subject_pb2.EndUser(user_id=f"bench.{i % 20}", ori=ANALYST_ORI),
+            )
+            for i, q in enumerate(queries)
+        ]
+        self._partner_requests = [
+            partner_pb.SearchRequest(
+                subject=q,
+                purpose=LAW,
+                requesting_user=subject_pb2.EndUser(user_id=f"bench.{i % 20}", ori=ANALYST_ORI),
+                request_id=f"bench-{i}",
+            )
+            for i, q in enumerate(queries)
+        ]
+
+    async def through_broker(self, i: int) -> fed_pb.FederatedSearchServiceSearchResponse:
+        request = self._analyst_requests[i % len(self._analyst_requests)]
+        response: fed_pb.FederatedSearchServiceSearchResponse = await self._broker.Search(request, timeout=10)
+        for partner in response.partners:
+            state = fed_pb.PartnerState.Name(partner.state).removeprefix("PARTNER_STATE_")
+            self.states[(partner.agency_id, state)] += 1
+        return response
+
+    async def bare_fan_out(self, i: int) -> int:
+        """The nine partner calls in parallel; the number of records they returned."""
+        request = self._partner_requests[i % len(self._partner_requests)]
+        replies: list[partner_pb.SearchResponse] = await asyncio.gather(
+            *(stub.Search(request, timeout=self.deadline) for stub in self._partners)
+        )
+        return sum(len(r.records) for r in replies)
+
+    async def settle(self, expect_timed_out: set[str], seconds: float = 30.0) -> None:
+        """Search until every partner answers as expected (channels connected, simulators warm)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            response = await self.through_broker(0)
+            states = {p.agency_id: p.state for p in response.partners}
+            timed_out = {a for a, s in states.items() if s == fed_pb.PARTNER_STATE_TIMED_OUT}
+            healthy = {
+                a
+                for a, s in states.items()
+                if s in (fed_pb.PARTNER_STATE_ANSWERED, fed_pb.PARTNER_STATE_NO_MATCH)
+            }
+            if timed_out == expect_timed_out and healthy == set(TWO_WAY_PARTNER_IDS) - expect_timed_out:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"partners never settled: {sorted(states.items())}")
+            await asyncio.sleep(0.2)
+        if not expect_timed_out:
+            await self.bare_fan_out(0)
+        self.states.clear()
+
+    async def close(self) -> None:
+        await self._broker_channel.close(None)
+        await asyncio.gather(*(c.close(None) for c in self._partner_channels))
+
+
+async def healthy_run(
+    home: LeisHome, queries: Sequence[subject_pb2.SubjectQuery], args: argparse.Namespace
+) -> tuple[LoadResult, LoadResult]:
+    load = Load(home, queries, args.deadline_ms)
+    try:
+        await load.settle(set())
+        broker = await closed_loop(
+            "(a) outbound via broker", load.through_broker, args.concurrency, args.seconds
+        )
+        print(broker.line(), flush=True)
+        bare = await closed_loop(
+            "(b) bare fan-out, 9 partners", load.bare_fan_out, args.concurrency, args.seconds
+        )
+        print(bare.line(), flush=True)
+    finally:
+        await load.close()
+    return broker, bare
+
+
+async def slow_run(
+    home: LeisHome, queries: Sequence[subject_pb2.SubjectQuery], args: argparse.Namespace
+) -> tuple[LoadResult, Counter[tuple[str, str]]]:
+    load = Load(home, queries, args.deadline_ms)
+    try:
+        await load.settle({args.slow_partner})
+        slowed = await closed_loop(
+            f"(c) via broker, {args.slow_partner} +{args.slow_ms} ms",
+            load.through_broker,
+            args.concurrency,
+            args.seconds,
+        )
+        print(slowed.line(), flush=True)
+    finally:
+        await load.close()
+    return slowed, load.states
+
+
+def run_phase(home: LeisHome, slow: dict[str, int], body: Callable[[], T]) -> T:
+    """Start partners (with ``slow`` latencies) and the broker, run ``body()``, stop both."""
+    partners, ports = start_partners(home, slow)
+    procs = [partners]
+    try:
+        wait_healthy(ports, home)
+        broker = start_broker(home)
+        procs.append(broker)
+        wait_healthy([broker], home)
+        result = body()
+        print(
+            f"    RSS: broker {rss_mb(broker.popen.pid):.0f} MB, "
+            f"partners {rss_mb(partners.popen.pid):.0f} MB",
+            flush=True,
+        )
+        return result
+    finally:
+        stop(list(reversed(procs)))
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--home", type=Path, default=Path(".leis-bench/outbound"))
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--deadline-ms", type=int, default=500, help="broker [broker] outbound_deadline_ms")
+    parser.add_argument("--slow-partner", default="azlink", choices=TWO_WAY_PARTNER_IDS)
+    parser.add_argument("--slow-ms", type=int, default=3000, help="added latency of the slow partner in (c)")
+    args = parser.parse_args()
+    if args.slow_ms <= args.deadline_ms:
+        parser.error("--slow-ms must exceed --deadline-ms (the slow partner must miss its deadline)")
+    home = prepare_home(args.home, SOURCE_PERSONS)
+    configure(home, args.deadline_ms)
+    queries = subjects()
+    print(
+        f"{len(queries)} distinct name+DOB queries to {len(TWO_WAY_PARTNER_IDS)} partners; "
+        f"concurrency {args.concurrency}, {args.seconds:.0f} s per run; "
+        f"outbound deadline {args.deadline_ms} ms; {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    broker, bare = run_phase(home, {}, lambda: asyncio.run(healthy_run(home, queries, args)))
+    slowed, states = run_phase(
+        home,
+        {args.slow_partner: args.slow_ms},
+        lambda: asyncio.run(slow_run(home, queries, args)),
+    )
+    slow_states: Counter[str] = Counter()
+    other_states: Counter[str] = Counter()
+    for (agency_id, state), count in states.items():
+        (slow_states if agency_id == args.slow_partner else other_states)[state] += count
+    print(f"    (c) partner states: {args.slow_partner} {dict(slow_states)}; the others {dict(other_states)}")
+    ratio = broker.qps / bare.qps
+    bound = args.deadline_ms + 50
+    print(
+        f"broker/bare QPS {ratio:.2f}x (target >= 0.75x: {'met' if ratio >= 0.75 else 'MISSED'}); "
+        f"p99 broker {broker.percentile(99):.1f} ms vs bare {bare.percentile(99):.1f} ms"
+    )
+    p99 = slowed.percentile(99)
+    print(
+        f"slow partner: p99 {p99:.1f} ms, bound {bound} ms (deadline + 50): "
+        f"{'met' if p99 <= bound else 'MISSED'}"
+    )
+
+
+if __name__ == "__main__":
+    main()
