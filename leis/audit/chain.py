@@ -85,6 +85,7 @@ def _make_encoder() -> Callable[[Any], str]:
 
 
 _encode = _make_encoder()
+encode_json = _encode
 
 
 def encode_list(values: tuple[str, ...]) -> str:

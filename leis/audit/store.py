@@ -236,7 +236,8 @@ class SqlAuditStore(AuditStore):
             except Exception:
                 self._reset_reader()
                 raise
-            return [tuple(r) for r in rows]
+            result: list[tuple[Any, ...]] = rows  # both drivers return plain tuples
+            return result
 
     def _end_read(self) -> None:
         """Hook to end a read transaction (PostgreSQL)."""

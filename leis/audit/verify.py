@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from leis.audit.chain import N_META, Checkpoint, Gap, event_hash, genesis
+from leis.audit.chain import EVENT_PREFIX, N_META, Checkpoint, Gap, encode_json, genesis
 from leis.audit.crypto import AuditKeys
 from leis.audit.store import AuditStore
 
@@ -104,7 +104,7 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
     expected = 1
     gap_index = 0
     sha256 = hashlib.sha256
-    link = event_hash
+    encode = encode_json
     checked = 0
     last_checkpoint = 0
     broken: Problem | None = None
@@ -156,7 +156,7 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
                 row[0],
             )
             break
-        current = link(row[:N_META], digest, prev)
+        current = sha256(EVENT_PREFIX + encode(row[:N_META]).encode("ascii") + digest + prev).digest()
         if current != row[N_META + 2]:
             broken = Problem(chain, seq, "hash mismatch: metadata, content digest or hash altered", row[0])
             break
