@@ -15,11 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import grpc
+from opentelemetry import trace
 
 from leis.config import SourceConfig
 from leis.metrics import Metrics
 from leis.source.v1 import source_service_pb2 as source_pb
 from leis.source.v1 import source_service_pb2_grpc as source_grpc
+from leis.telemetry import ClientSpans
 from leis.v1 import records_pb2, subject_pb2
 
 SOURCE_SYSTEMS = {
@@ -28,7 +30,9 @@ SOURCE_SYSTEMS = {
     "photos": records_pb2.SOURCE_SYSTEM_BIOMETRIC_PHOTO_STORE,
 }
 SEARCHED_SOURCES = ("eid", "tecs")
-# Per-source client interceptors (tracing, and counting in tests), given the source name.
+SEARCH_METHOD = "/leis.source.v1.SourceService/Search"
+PHOTOS_METHOD = "/leis.source.v1.SourceService/GetPhotos"
+# Extra per-source client interceptors, given the source name (tests count calls with them).
 InterceptorFactory = Callable[[str], Sequence[grpc.aio.ClientInterceptor]]
 PHOTO_SOURCE = "photos"
 
@@ -62,9 +66,12 @@ class SourceHub:
         interceptors: InterceptorFactory = lambda name: (),
         channels: Mapping[str, grpc.aio.Channel] | None = None,
         metrics: Metrics | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._configs = {s.name: s for s in sources}
         self._metrics = metrics
+        tracer = tracer or trace.get_tracer("leis.client")
+        self._spans = {s.name: ClientSpans(tracer, s.name) for s in sources}
         if channels is not None:
             self._channels = dict(channels)
         else:
@@ -102,7 +109,10 @@ class SourceHub:
         )
         started = time.monotonic()
         try:
-            response = await self._stubs[name].Search(request, timeout=config.deadline_ms / 1000)
+            with self._spans[name].call(SEARCH_METHOD) as metadata:
+                response = await self._stubs[name].Search(
+                    request, timeout=config.deadline_ms / 1000, metadata=metadata
+                )
         except grpc.aio.AioRpcError as exc:
             return SourceAnswer(name, system, self._observe(name, _outcome_of(exc), started))
         if response is None:
@@ -124,7 +134,10 @@ class SourceHub:
         request = source_pb.GetPhotosRequest(subject_ids=list(subject_ids))
         started = time.monotonic()
         try:
-            response = await self._stubs[PHOTO_SOURCE].GetPhotos(request, timeout=config.deadline_ms / 1000)
+            with self._spans[PHOTO_SOURCE].call(PHOTOS_METHOD) as metadata:
+                response = await self._stubs[PHOTO_SOURCE].GetPhotos(
+                    request, timeout=config.deadline_ms / 1000, metadata=metadata
+                )
         except grpc.aio.AioRpcError as exc:
             return self._observe(PHOTO_SOURCE, _outcome_of(exc), started), ()
         if response is None:

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 
 import grpc
 from google.protobuf.json_format import MessageToDict
+from opentelemetry import trace
 
 from leis.agreements import Agreement, Direction, Registry, Role
 from leis.audit import AuditLog, AuditRecord, AuditUnavailable
@@ -27,12 +28,14 @@ from leis.errors import Unavailable
 from leis.hub import InterceptorFactory
 from leis.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
+from leis.telemetry import ClientSpans
 from leis.v1 import federated_search_service_pb2 as fed_pb
 from leis.v1 import federated_search_service_pb2_grpc as fed_grpc
 from leis.v1 import records_pb2, subject_pb2
 
 log = logging.getLogger("leis.outbound")
 
+PARTNER_SEARCH_METHOD = "/leis.partner.v1.PartnerSearchService/Search"
 MAX_PARTNER_RECORDS = 50
 # A partner answering more than this is treated as unavailable (garbage), never passed on.
 MAX_PARTNER_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -49,10 +52,15 @@ class PartnerChannels:
     """One mTLS channel per partner endpoint, created on first use and kept."""
 
     def __init__(
-        self, credentials: grpc.ChannelCredentials, interceptors: InterceptorFactory = lambda name: ()
+        self,
+        credentials: grpc.ChannelCredentials,
+        interceptors: InterceptorFactory = lambda name: (),
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._credentials = credentials
         self._interceptors = interceptors
+        self._tracer = tracer or trace.get_tracer("leis.client")
+        self._spans: dict[str, ClientSpans] = {}
         self._stubs: dict[str, partner_grpc.PartnerSearchServiceStub] = {}
         self._channels: list[grpc.aio.Channel] = []
 
@@ -68,6 +76,12 @@ class PartnerChannels:
             self._channels.append(channel)
             self._stubs[endpoint] = partner_grpc.PartnerSearchServiceStub(channel)
         return self._stubs[endpoint]
+
+    def spans(self, agency_id: str) -> ClientSpans:
+        """CLIENT spans for calls to one partner."""
+        if agency_id not in self._spans:
+            self._spans[agency_id] = ClientSpans(self._tracer, agency_id)
+        return self._spans[agency_id]
 
     async def close(self) -> None:
         """Close every channel."""
@@ -166,7 +180,8 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         assert agreement.endpoint is not None
         stub = self._channels.stub(agreement.agency_id, agreement.endpoint)
         try:
-            reply = await stub.Search(request, timeout=self._config.deadline_ms / 1000)
+            with self._channels.spans(agreement.agency_id).call(PARTNER_SEARCH_METHOD) as metadata:
+                reply = await stub.Search(request, timeout=self._config.deadline_ms / 1000, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 return fed_pb.PARTNER_STATE_TIMED_OUT, "PARTNER_TIMED_OUT", ()
@@ -201,7 +216,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
                 AuditRecord(
                     event_type=event_type,
                     direction=direction,
-                    method="/leis.partner.v1.PartnerSearchService/Search",
+                    method=PARTNER_SEARCH_METHOD,
                     agency_id=agreement.agency_id,
                     ori=state.query.ori if state.query else "",
                     user_id=state.query.user_id if state.query else "",

@@ -15,6 +15,7 @@ gRPC Python has no CRL option, so revocation is checked by the application
 from __future__ import annotations
 
 import argparse
+import functools
 import ipaddress
 import os
 import shutil
@@ -162,7 +163,13 @@ def peer_identity(context: _HasAuthContext) -> CertIdentity | None:
     pems = list(context.auth_context().get("x509_pem_cert", ()))
     if not pems:
         return None
-    return identity_from_pem(pems[0])
+    return _peer_identity_cached(pems[0])
+
+
+@functools.lru_cache(maxsize=4096)
+def _peer_identity_cached(pem: bytes) -> CertIdentity:
+    # Every call of a connection presents the same certificate: parse each one once.
+    return identity_from_pem(pem)
 
 
 # --------------------------------------------------------------------------- files

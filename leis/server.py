@@ -39,7 +39,7 @@ from leis.pki import RevocationList, channel_credentials
 from leis.policy import RateLimiter, RateSpec
 from leis.query import QueryService
 from leis.reload import RegistryHolder
-from leis.telemetry import client_interceptor_factory, tracer_provider
+from leis.telemetry import tracer_provider
 from leis.v1 import audit_service_pb2, federated_search_service_pb2, query_service_pb2
 
 log = logging.getLogger("leis.broker")
@@ -140,12 +140,12 @@ async def start_broker(
 ) -> Broker:
     """Start the broker on ``config.listen`` (port 0 picks a free port).
 
-    ``client_interceptors`` are added after the tracing interceptor on every
-    channel to a source or partner (tests count calls with them).
+    ``client_interceptors`` are added to every channel to a source or partner
+    (tests count calls with them); CLIENT spans are created inline by the hub.
     """
     provider = provider or tracer_provider("leis-broker", store_path=config.home.traces_db)
     metrics = Metrics("leis-broker")
-    channel_interceptors = client_interceptor_factory(provider, also=client_interceptors)
+    client_tracer = provider.get_tracer("leis.client")
     audit_log = audit_log or await open_audit_log(config.resolved_audit_url)
     registry = RegistryHolder(config.registry_path, on_change=_registry_change_hook(audit_log))
     revocations = RevocationList.load(config.pki_dir)
@@ -153,11 +153,12 @@ async def start_broker(
     hub = SourceHub(
         config.sources,
         broker_credentials,
-        interceptors=channel_interceptors,
+        interceptors=client_interceptors,
         channels=channels,
         metrics=metrics,
+        tracer=client_tracer,
     )
-    partners = PartnerChannels(broker_credentials, channel_interceptors)
+    partners = PartnerChannels(broker_credentials, client_interceptors, client_tracer)
     interceptors = [
         TracingInterceptor(provider.get_tracer("leis.broker"), metrics),
         AuditInterceptor(audit_log, metrics),
