@@ -448,19 +448,3 @@ class ClientSpans:
             span.end()
             raise
         _finish(span, grpc.StatusCode.OK)
-
-
-def client_interceptor_factory(
-    provider: trace.TracerProvider, *, also: Callable[[str], Sequence[Any]] | None = None
-) -> Callable[[str], tuple[Any, ...]]:
-    """An ``InterceptorFactory`` for ``leis.hub``/``start_broker``: tracing first, then ``also(name)``.
-
-    One :class:`TracingClientInterceptor` per peer (built when its channel is built), so a
-    call to a source or partner gets one CLIENT span named after the peer.
-    """
-    tracer = provider.get_tracer("leis.client")
-
-    def factory(peer: str) -> tuple[Any, ...]:
-        return (TracingClientInterceptor(tracer, peer), *(also(peer) if also is not None else ()))
-
-    return factory

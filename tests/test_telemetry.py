@@ -396,16 +396,3 @@ def test_no_otlp_exporter_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -
     assert not otlp_configured(
         {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_TRACES_EXPORTER": "none"}
     )
-
-
-def test_client_interceptor_factory_builds_one_tracer_per_peer() -> None:
-    from leis.telemetry import client_interceptor_factory
-
-    provider = tracer_provider("svc", otlp=False)
-    extra = object()
-    factory = client_interceptor_factory(provider, also=lambda name: (extra,) if name == "eid" else ())
-    eid, tecs = factory("eid"), factory("tecs")
-    assert isinstance(eid[0], TracingClientInterceptor)
-    assert eid[1] is extra
-    assert len(tecs) == 1
-    assert tecs[0] is not eid[0]
