@@ -81,6 +81,11 @@ def _settle_none(future: asyncio.Future[None], error: BaseException | None) -> N
         future.set_exception(error)
 
 
+def _settle_many(settled: list[tuple[asyncio.Future[StoredEvent], StoredEvent | BaseException]]) -> None:
+    for future, result in settled:
+        _settle(future, result)
+
+
 def _settle(future: asyncio.Future[StoredEvent], result: StoredEvent | BaseException) -> None:
     if future.done():
         return
@@ -289,11 +294,9 @@ class AuditLog:
             self.store.append_batch(chain, build)
         except Exception as exc:
             error = AuditUnavailable(f"audit store write failed ({_first_line(exc)})")
-            for pending in batch:
-                self._resolve(pending, error)
+            self._resolve_all([(pending, error) for pending in batch])
             return
-        for pending, result in zip(batch, stored, strict=True):
-            self._resolve(pending, result)
+        self._resolve_all(list(zip(batch, stored, strict=True)))
         if anchored:
             self._unanchored = 0
             self._last_checkpoint = time.monotonic()
@@ -302,8 +305,17 @@ class AuditLog:
 
     @staticmethod
     def _resolve(pending: _Pending, result: StoredEvent | BaseException) -> None:
-        with contextlib.suppress(RuntimeError):  # the caller's loop is gone; nobody is waiting
-            pending.loop.call_soon_threadsafe(_settle, pending.future, result)
+        AuditLog._resolve_all([(pending, result)])
+
+    @staticmethod
+    def _resolve_all(outcomes: list[tuple[_Pending, StoredEvent | BaseException]]) -> None:
+        """Wake every waiting append with one call per event loop (not one per event)."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[StoredEvent], Any]]] = {}
+        for pending, result in outcomes:
+            by_loop.setdefault(pending.loop, []).append((pending.future, result))
+        for loop, settled in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone; nobody is waiting
+                loop.call_soon_threadsafe(_settle_many, settled)
 
     # ------------------------------------------------------------------ reads
 
