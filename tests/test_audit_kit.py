@@ -113,6 +113,16 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         url = f"sqlite:///{path}"
         yield Backend("sqlite", url, url, path=path)
         return
+    yield from _postgres_backend()
+
+
+@pytest.fixture
+def postgres_backend() -> Iterator[Backend]:
+    """A fresh audit schema on PostgreSQL only."""
+    yield from _postgres_backend()
+
+
+def _postgres_backend() -> Iterator[Backend]:
     postgres_or_skip()
     schema = f"audit_t_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_DSN, autocommit=True) as conn:

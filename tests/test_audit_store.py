@@ -20,6 +20,7 @@ from test_audit_kit import (
     fill,
     keys,
     open_log,
+    postgres_backend,
     postgres_or_skip,
     record,
 )
@@ -36,7 +37,7 @@ from leis.audit import (
 )
 from leis.audit.store import Cursor
 
-__all__ = ["backend", "keys"]  # fixtures
+__all__ = ["backend", "keys", "postgres_backend"]  # fixtures
 
 
 async def test_concurrent_appends_are_durable_chained_and_verify(backend: Backend, keys: AuditKeys) -> None:
@@ -263,14 +264,14 @@ class _Proxy:
 
 
 @pytest.mark.postgres
-async def test_postgres_going_down_fails_closed_and_recovers(backend: Backend, keys: AuditKeys) -> None:
+async def test_postgres_going_down_fails_closed_and_recovers(
+    postgres_backend: Backend, keys: AuditKeys
+) -> None:
     """R-AUD-2: with the database gone every append raises AuditUnavailable; acknowledged events survive."""
-    if backend.kind != "postgres":
-        pytest.skip("PostgreSQL only")
     info = psycopg.conninfo.conninfo_to_dict(PG_APP_DSN)
     proxy = _Proxy((str(info.get("host", "127.0.0.1")), int(info.get("port", 5432))))
     await proxy.start()
-    url = backend.url.replace(f":{info.get('port', 5432)}/", f":{proxy.port}/")
+    url = postgres_backend.url.replace(f":{info.get('port', 5432)}/", f":{proxy.port}/")
     log = await open_log(url, keys)
     try:
         acknowledged = await fill(log, 5)
@@ -284,7 +285,7 @@ async def test_postgres_going_down_fails_closed_and_recovers(backend: Backend, k
     finally:
         await log.close()
         await proxy.stop()
-    owner = await open_log(backend.owner_url, keys)
+    owner = await open_log(postgres_backend.owner_url, keys)
     try:
         assert owner.store.count() == 6
         ids = {r.event_id for r in await owner.search(SearchFilter(), None, 100)}
@@ -371,16 +372,14 @@ async def test_bad_urls_are_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-async def test_app_role_cannot_update_delete_or_truncate(backend: Backend, keys: AuditKeys) -> None:
+async def test_app_role_cannot_update_delete_or_truncate(postgres_backend: Backend, keys: AuditKeys) -> None:
     """R-AUD-4: the broker's PostgreSQL role may only INSERT and SELECT audit rows."""
-    if backend.kind != "postgres":
-        pytest.skip("PostgreSQL only")
-    log = await open_log(backend.url, keys)
+    log = await open_log(postgres_backend.url, keys)
     try:
         await fill(log, 4)
     finally:
         await log.close()
-    app_dsn = backend.url
+    app_dsn = postgres_backend.url
     for statement in (
         "UPDATE audit_event SET user_id = 'x'",
         "DELETE FROM audit_event",
@@ -396,12 +395,12 @@ async def test_app_role_cannot_update_delete_or_truncate(backend: Backend, keys:
             info.value, psycopg.errors.InsufficientPrivilege | psycopg.errors.DependentObjectsStillExist
         )
     # Even the owner cannot rewrite rows while the append-only triggers stand.
-    with psycopg.connect(backend.owner_url, autocommit=True) as conn:
+    with psycopg.connect(postgres_backend.owner_url, autocommit=True) as conn:
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             conn.execute("UPDATE audit_event SET user_id = 'x'")
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             conn.execute("TRUNCATE audit_event")
-    owner = await open_log(backend.owner_url, keys)
+    owner = await open_log(postgres_backend.owner_url, keys)
     try:
         assert owner.store.count() == 4
     finally:

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_audit_kit import Backend, backend, fill, keys, open_log, record
+from test_audit_kit import Backend, backend, fill, keys, open_log, postgres_backend, record
 
 from leis.audit import AuditKeys, AuditUnavailable, LegalHolds, SearchFilter, VerifyReport, verify_store
 from leis.audit.chain import CHAIN_COLUMNS, META_COLUMNS, Checkpoint, event_hash
 from leis.audit.retention import PurgeRefused, purge
 
-__all__ = ["backend", "keys"]  # fixtures
+__all__ = ["backend", "keys", "postgres_backend"]  # fixtures
 
 CHAIN = "broker-1"
 TARGET = 5
@@ -325,14 +325,12 @@ async def test_purge_refuses_a_broken_log(backend: Backend, keys: AuditKeys) -> 
 
 
 @pytest.mark.postgres
-async def test_the_broker_role_cannot_purge(backend: Backend, keys: AuditKeys) -> None:
-    if backend.kind != "postgres":
-        pytest.skip("PostgreSQL only")
-    await _twelve(backend, keys)
-    log = await open_log(backend.url, keys, CHAIN)
+async def test_the_broker_role_cannot_purge(postgres_backend: Backend, keys: AuditKeys) -> None:
+    await _twelve(postgres_backend, keys)
+    log = await open_log(postgres_backend.url, keys, CHAIN)
     try:
         with pytest.raises(AuditUnavailable, match="InsufficientPrivilege"):
             await purge(log, retention=timedelta(days=1), holds=LegalHolds(), now=2**62)
     finally:
         await log.close()
-    assert (await _verify(backend, keys)).events_checked == 12
+    assert (await _verify(postgres_backend, keys)).events_checked == 12
