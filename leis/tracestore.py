@@ -18,7 +18,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -313,6 +313,7 @@ def read_all_spans_text(path: Path) -> str:
 # --------------------------------------------------------------------------- rendering
 
 _BAR_WIDTH: Final = 30
+_SERVICE_WIDTH: Final = 14
 _DETAIL_KEYS: Final = (
     ("leis.source", "source"),
     ("leis.agency_id", "agency"),
@@ -361,35 +362,44 @@ def _tree(spans: Sequence[StoredSpan]) -> list[tuple[int, StoredSpan]]:
     return ordered
 
 
+def _service_width(services: Iterable[str]) -> int:
+    """The service column's width: the longest name, at least ``_SERVICE_WIDTH``."""
+    return max([_SERVICE_WIDTH, *(len(service) for service in services)])
+
+
 def render_trace(spans: Sequence[StoredSpan]) -> str:
     """One trace as an indented waterfall: offsets, durations, statuses, services, hops."""
     origin = min(span.start_ns for span in spans)
     end = max(span.end_ns for span in spans)
     total = end - origin
     services = sorted({span.service for span in spans})
+    width = _service_width(services)
     lines = [
         f"trace {spans[0].trace_id}  {len(spans)} spans  {len(services)} services "
         f"({', '.join(services)})  {total / 1e6:.2f} ms",
-        f"{'offset ms':>10} {'dur ms':>9}  {'status':<18} {'service':<14} {'waterfall':<{_BAR_WIDTH}}  span",
+        f"{'offset ms':>10} {'dur ms':>9}  {'status':<18} {'service':<{width}} "
+        f"{'waterfall':<{_BAR_WIDTH}}  span",
     ]
     for depth, span in _tree(spans):
         kind = "" if span.kind in (SpanKind.INTERNAL.name, "") else f" [{span.kind.lower()}]"
         lines.append(
             f"{(span.start_ns - origin) / 1e6:>10.2f} {span.duration_ms:>9.2f}  {span.status_name:<18} "
-            f"{span.service:<14} {_bar(span, origin, total)}  {'  ' * depth}{span.name}{kind}{_details(span)}"
+            f"{span.service:<{width}} {_bar(span, origin, total)}  "
+            f"{'  ' * depth}{span.name}{kind}{_details(span)}"
         )
     return "\n".join(lines)
 
 
 def render_list(spans: Sequence[StoredSpan]) -> str:
     """The slowest root spans, one per line."""
-    lines = [f"{'trace id':<32}  {'dur ms':>9}  {'status':<18} {'agency':<12} {'service':<14} method"]
+    width = _service_width(span.service for span in spans)
+    lines = [f"{'trace id':<32}  {'dur ms':>9}  {'status':<18} {'agency':<12} {'service':<{width}} method"]
     for span in spans:
         agency = str(span.attributes.get("leis.agency_id", "-"))
         started = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(span.start_ns / 1e9))
         lines.append(
             f"{span.trace_id}  {span.duration_ms:>9.2f}  {span.status_name:<18} {agency:<12} "
-            f"{span.service:<14} {span.name}  @{started}"
+            f"{span.service:<{width}} {span.name}  @{started}"
         )
     return "\n".join(lines)
 

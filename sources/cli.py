@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -72,10 +71,11 @@ async def _serve(args: argparse.Namespace, data_dir: Path, pki_dir: Path) -> int
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from leis.logging_setup import configure_logging
     from leis.pki import PkiError
     from sources.store import StoreError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(f"leis-source-{args.source}")
     home = LeisHome.from_env()
     try:
         return asyncio.run(_serve(args, args.data_dir or home.sources, args.pki_dir or home.pki))
