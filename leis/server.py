@@ -208,6 +208,8 @@ async def start_broker(
     registry.start(config.registry_poll_seconds)
     metrics_address = metrics.start_server(config.metrics_port) if config.metrics_port is not None else None
     log.info("broker listening on port %d", port)
+    if metrics_address is not None:
+        log.info("metrics on http://%s:%d/metrics", *metrics_address)
     return Broker(
         server,
         port,
