@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -232,45 +232,70 @@ class Load:
         await asyncio.gather(*(c.close(None) for c in self._partner_channels))
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (``None``: this process)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measured(
+    label: str, call: Callable[[int], Awaitable[object]], args: argparse.Namespace, pids: dict[str, int]
+) -> LoadResult:
+    """One closed loop; prints its figures and each process's CPU use over the loop (warm-up included)."""
+    processes: dict[str, int | None] = {**pids, "bench client": None}
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    started = time.monotonic()
+    result = await closed_loop(label, call, args.concurrency, args.seconds)
+    elapsed = time.monotonic() - started
+    used = {name: cpu_seconds(pid) - before[name] for name, pid in processes.items()}
+    print(result.line(), flush=True)
+    print(
+        "    CPU: " + ", ".join(f"{name} {100 * cpu / elapsed:.0f}%" for name, cpu in used.items()),
+        flush=True,
+    )
+    return result
+
+
 async def healthy_run(
-    home: LeisHome, queries: Sequence[subject_pb2.SubjectQuery], args: argparse.Namespace
+    home: LeisHome,
+    queries: Sequence[subject_pb2.SubjectQuery],
+    args: argparse.Namespace,
+    pids: dict[str, int],
 ) -> tuple[LoadResult, LoadResult]:
     load = Load(home, queries, args.deadline_ms)
     try:
         await load.settle(set())
-        broker = await closed_loop(
-            "(a) outbound via broker", load.through_broker, args.concurrency, args.seconds
+        broker = await measured("(a) outbound via broker", load.through_broker, args, pids)
+        bare = await measured(
+            "(b) bare fan-out, 9 partners", load.bare_fan_out, args, {"partners": pids["partners"]}
         )
-        print(broker.line(), flush=True)
-        bare = await closed_loop(
-            "(b) bare fan-out, 9 partners", load.bare_fan_out, args.concurrency, args.seconds
-        )
-        print(bare.line(), flush=True)
     finally:
         await load.close()
     return broker, bare
 
 
 async def slow_run(
-    home: LeisHome, queries: Sequence[subject_pb2.SubjectQuery], args: argparse.Namespace
+    home: LeisHome,
+    queries: Sequence[subject_pb2.SubjectQuery],
+    args: argparse.Namespace,
+    pids: dict[str, int],
 ) -> tuple[LoadResult, Counter[tuple[str, str]]]:
     load = Load(home, queries, args.deadline_ms)
     try:
         await load.settle({args.slow_partner})
-        slowed = await closed_loop(
-            f"(c) via broker, {args.slow_partner} +{args.slow_ms} ms",
-            load.through_broker,
-            args.concurrency,
-            args.seconds,
+        slowed = await measured(
+            f"(c) via broker, {args.slow_partner} +{args.slow_ms} ms", load.through_broker, args, pids
         )
-        print(slowed.line(), flush=True)
     finally:
         await load.close()
     return slowed, load.states
 
 
-def run_phase(home: LeisHome, slow: dict[str, int], body: Callable[[], T]) -> T:
-    """Start partners (with ``slow`` latencies) and the broker, run ``body()``, stop both."""
+def run_phase(home: LeisHome, slow: dict[str, int], body: Callable[[dict[str, int]], T]) -> T:
+    """Start partners (with ``slow`` latencies) and the broker, run ``body(pids)``, stop both."""
     partners, ports = start_partners(home, slow)
     procs = [partners]
     try:
@@ -278,7 +303,7 @@ def run_phase(home: LeisHome, slow: dict[str, int], body: Callable[[], T]) -> T:
         broker = start_broker(home)
         procs.append(broker)
         wait_healthy([broker], home)
-        result = body()
+        result = body({"broker": broker.popen.pid, "partners": partners.popen.pid})
         print(
             f"    RSS: broker {rss_mb(broker.popen.pid):.0f} MB, "
             f"partners {rss_mb(partners.popen.pid):.0f} MB",
@@ -312,11 +337,11 @@ def main() -> None:
         f"outbound deadline {args.deadline_ms} ms; {os.cpu_count()} CPUs",
         flush=True,
     )
-    broker, bare = run_phase(home, {}, lambda: asyncio.run(healthy_run(home, queries, args)))
+    broker, bare = run_phase(home, {}, lambda pids: asyncio.run(healthy_run(home, queries, args, pids)))
     slowed, states = run_phase(
         home,
         {args.slow_partner: args.slow_ms},
-        lambda: asyncio.run(slow_run(home, queries, args)),
+        lambda pids: asyncio.run(slow_run(home, queries, args, pids)),
     )
     slow_states: Counter[str] = Counter()
     other_states: Counter[str] = Counter()

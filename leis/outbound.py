@@ -120,7 +120,11 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
             requesting_user=subject_pb2.EndUser(user_id=state.query.user_id, ori=state.query.ori),
             request_id=state.audit_reference,
         )
-        results = await asyncio.gather(*(self._one(state, agreement, outbound) for agreement in partners))
+        # The same query goes to every partner: its audit content is built once, not per partner.
+        content: dict[str, object] = {"request": MessageToDict(outbound, preserving_proto_field_name=True)}
+        results = await asyncio.gather(
+            *(self._one(state, agreement, outbound, content) for agreement in partners)
+        )
         response = fed_pb.FederatedSearchServiceSearchResponse(
             partners=results, audit_reference=state.audit_reference, trace_id=state.trace_id
         )
@@ -139,7 +143,11 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         return response
 
     async def _one(
-        self, state: CallState, agreement: Agreement, request: partner_pb.SearchRequest
+        self,
+        state: CallState,
+        agreement: Agreement,
+        request: partner_pb.SearchRequest,
+        request_content: dict[str, object],
     ) -> fed_pb.PartnerResult:
         result = fed_pb.PartnerResult(agency_id=agreement.agency_id, agency_name=agreement.name)
         if not agreement.in_force(self._today()) or not agreement.endpoint:
@@ -152,7 +160,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
             direction="OUTBOUND",
             outcome="OK",
             reason="",
-            content={"request": MessageToDict(request, preserving_proto_field_name=True)},
+            content=request_content,
         )
         started = time.monotonic()
         outcome, reason, records = await self._call(agreement, request)
