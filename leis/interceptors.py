@@ -29,6 +29,7 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from leis.agreements import Registry
 from leis.audit import AuditLog, AuditRecord, AuditUnavailable
 from leis.callstate import CURRENT_CALL, CallState, current_call
 from leis.errors import FieldViolation, InvalidArgument, LeisError, Unavailable, abort
@@ -165,9 +166,11 @@ def _annotate(span: trace.Span, state: CallState, err: LeisError | None) -> None
 class AuditInterceptor(AsyncServerInterceptor):
     """Fail-closed recording of every message (R-AUD-1, R-AUD-2)."""
 
-    def __init__(self, audit_log: AuditLog, metrics: Metrics) -> None:
+    def __init__(self, audit_log: AuditLog, metrics: Metrics, registry: Callable[[], Registry]) -> None:
         self._log = audit_log
         self._metrics = metrics
+        # Only to label the event with the caller's agency; identity makes the decision.
+        self._registry = registry
 
     async def intercept(
         self,
@@ -181,11 +184,13 @@ class AuditInterceptor(AsyncServerInterceptor):
         state = current_call()
         identity = peer_identity(context)
         claimed = _claimed_user(request)
+        agreement = self._registry().for_identity(identity) if identity is not None else None
         received = await self._append(
             AuditRecord(
                 event_type="QUERY_RECEIVED",
                 direction="INBOUND",
                 method=method_name,
+                agency_id=agreement.agency_id if agreement is not None else "",
                 cert_fingerprint=identity.fingerprint_sha256 if identity else "",
                 user_id=claimed["user_id"],
                 ori=claimed["ori"],

@@ -161,7 +161,7 @@ async def start_broker(
     partners = PartnerChannels(broker_credentials, client_interceptors, client_tracer)
     interceptors = [
         TracingInterceptor(provider.get_tracer("leis.broker"), metrics),
-        AuditInterceptor(audit_log, metrics),
+        AuditInterceptor(audit_log, metrics, registry.current),
         IdentityInterceptor(IdentityResolver(registry.current, lambda: revocations)),
         PolicyInterceptor(rate_limiter(config)),
     ]

@@ -74,7 +74,7 @@ def test_search_is_recorded_with_what_was_disclosed_to_whom(mesh: Mesh) -> None:
         assert event.cert_fingerprint
         assert event.purpose == subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
         assert event.trace_id == response.trace_id
-    assert sent.agency_id == "ndex"
+    assert received.agency_id == sent.agency_id == "ndex"
     assert sent.disclosed_count == len(response.persons) == 1
     assert set(sent.disclosed_record_ids) == {person.record("eid").record_id, person.record("tecs").record_id}
     assert {"name", "date_of_birth", "booking_photos"} <= set(sent.released_fields)
