@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import date
 
-from leis.v1 import records_pb2
+from leis.v1 import records_pb2, subject_pb2
 
 _SSN = re.compile(r"([0-9]{3})-([0-9]{2})-([0-9]{4})|([0-9]{3})([0-9]{2})([0-9]{4})")
 _ALIEN = re.compile(r"A-?([0-9]{8,9})")
@@ -164,3 +164,23 @@ def name_key(first: str, last: str, full: str = "") -> str | None:
         return None
     first_token = first_f.split()[0] if first_f else ""
     return f"{first_token}|{last_f.replace(' ', '')}"
+
+
+def identifier_criteria(
+    criteria: subject_pb2.IdentifierCriteria,
+) -> tuple[tuple[records_pb2.IdentifierType, str, str], ...]:
+    """``(type, value, issuer)`` for each of the five numbers of an ``IdentifierCriteria``.
+
+    Empty values are included; the caller picks the one that is set.
+    """
+    return (
+        (records_pb2.IDENTIFIER_TYPE_SSN, criteria.ssn, ""),
+        (records_pb2.IDENTIFIER_TYPE_PASSPORT_NUMBER, criteria.passport_number, criteria.passport_country),
+        (records_pb2.IDENTIFIER_TYPE_ALIEN_NUMBER, criteria.alien_number, ""),
+        (records_pb2.IDENTIFIER_TYPE_ENCOUNTER_ID, criteria.encounter_id, ""),
+        (
+            records_pb2.IDENTIFIER_TYPE_DRIVER_LICENSE_NUMBER,
+            criteria.driver_license_number,
+            criteria.driver_license_state,
+        ),
+    )

@@ -29,6 +29,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
 from leis import normalize
+from leis.normalize import identifier_criteria
 from leis.source.v1 import source_service_pb2 as source_pb
 from leis.v1 import records_pb2, subject_pb2
 
@@ -342,17 +343,7 @@ def _name_query(criteria: subject_pb2.NameCriteria) -> NameQuery | None:
 
 
 def _identifier_query(criteria: subject_pb2.IdentifierCriteria) -> IdentifierQuery | None:
-    options = (
-        (records_pb2.IDENTIFIER_TYPE_SSN, criteria.ssn, ""),
-        (records_pb2.IDENTIFIER_TYPE_PASSPORT_NUMBER, criteria.passport_number, criteria.passport_country),
-        (records_pb2.IDENTIFIER_TYPE_ALIEN_NUMBER, criteria.alien_number, ""),
-        (records_pb2.IDENTIFIER_TYPE_ENCOUNTER_ID, criteria.encounter_id, ""),
-        (
-            records_pb2.IDENTIFIER_TYPE_DRIVER_LICENSE_NUMBER,
-            criteria.driver_license_number,
-            criteria.driver_license_state,
-        ),
-    )
+    options = identifier_criteria(criteria)
     for identifier_type, raw, issuer in options:
         if raw.strip():
             value = identifier_value(identifier_type, raw)

@@ -22,6 +22,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
 from clients.partners.data import Address, Record
+from leis.normalize import identifier_criteria
 from leis.v1 import records_pb2, subject_pb2
 
 MAX_RESULTS = 50
@@ -172,17 +173,7 @@ def search(
 
 def query_identifier(criteria: subject_pb2.IdentifierCriteria) -> tuple[int, str, str] | None:
     """``(type, value, issuer)`` of the one identifying number in ``criteria``, or None."""
-    options = (
-        (records_pb2.IDENTIFIER_TYPE_SSN, criteria.ssn, ""),
-        (records_pb2.IDENTIFIER_TYPE_PASSPORT_NUMBER, criteria.passport_number, criteria.passport_country),
-        (records_pb2.IDENTIFIER_TYPE_ALIEN_NUMBER, criteria.alien_number, ""),
-        (records_pb2.IDENTIFIER_TYPE_ENCOUNTER_ID, criteria.encounter_id, ""),
-        (
-            records_pb2.IDENTIFIER_TYPE_DRIVER_LICENSE_NUMBER,
-            criteria.driver_license_number,
-            criteria.driver_license_state,
-        ),
-    )
+    options = identifier_criteria(criteria)
     return next(((t, v, i) for t, v, i in options if v.strip()), None)
 
 
