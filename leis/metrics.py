@@ -33,7 +33,7 @@ from wsgiref.simple_server import WSGIServer
 import grpc
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, start_http_server
@@ -178,8 +178,13 @@ class Metrics:
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
             chosen.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        # Exemplars cost a trace lookup on every measurement and the Prometheus text format
+        # carries none: off unless the operator asks for them with the standard variable.
+        exemplars = None if "OTEL_METRICS_EXEMPLAR_FILTER" in os.environ else AlwaysOffExemplarFilter()
         self.provider = MeterProvider(
-            metric_readers=chosen, resource=Resource.create({"service.name": service_name})
+            metric_readers=chosen,
+            resource=Resource.create({"service.name": service_name}),
+            exemplar_filter=exemplars,
         )
         meter = self.provider.get_meter("leis")
         self.handshakes = HandshakeMonitor(handshake_grace_seconds)
