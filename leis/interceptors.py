@@ -48,6 +48,7 @@ from leis.telemetry import (
     RPC_SYSTEM,
     extract_context,
 )
+from leis.v1 import subject_pb2
 
 log = logging.getLogger("leis.broker")
 
@@ -163,6 +164,14 @@ def _annotate(span: trace.Span, state: CallState, err: LeisError | None) -> None
     span.set_status(Status(StatusCode.ERROR, err.reason))
 
 
+@dataclass(frozen=True)
+class _Ended:
+    """How a call ended when the handler did not raise a domain error."""
+
+    code: grpc.StatusCode
+    reason: str
+
+
 class AuditInterceptor(AsyncServerInterceptor):
     """Fail-closed recording of every message (R-AUD-1, R-AUD-2)."""
 
@@ -215,6 +224,23 @@ class AuditInterceptor(AsyncServerInterceptor):
                 )
             )
             raise
+        except Exception as exc:
+            # A handler that aborted by itself, or failed: still record how the call ended.
+            code = context.code() if isinstance(exc, grpc.aio.AbortError) else grpc.StatusCode.INTERNAL
+            ended = _Ended(
+                code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN, type(exc).__name__
+            )
+            await self._append(
+                self._closing(
+                    state,
+                    claimed=claimed,
+                    identity=identity,
+                    method_name=method_name,
+                    parent_id=received.event_id,
+                    err=ended,
+                )
+            )
+            raise
         await self._append(
             self._closing(
                 state,
@@ -247,7 +273,7 @@ class AuditInterceptor(AsyncServerInterceptor):
         identity: Any,
         method_name: str,
         parent_id: str,
-        err: LeisError | None,
+        err: LeisError | _Ended | None,
     ) -> AuditRecord:
         principal = state.principal
         disclosure = state.disclosure
@@ -262,6 +288,15 @@ class AuditInterceptor(AsyncServerInterceptor):
             "query_categories": state.query.categories if state.query else (),
             "parent_event_id": parent_id,
         }
+        if isinstance(err, _Ended):
+            return AuditRecord(
+                event_type="REFUSED",
+                direction="OUTBOUND",
+                outcome="FAILED",
+                status_code=err.code.name,
+                reason=err.reason,
+                **common,
+            )
         if err is not None:
             return AuditRecord(
                 event_type="REFUSED",
@@ -292,8 +327,6 @@ def _claimed_user(request: Any) -> dict[str, str]:
         return {"user_id": "", "ori": "", "purpose": ""}
     end_user = getattr(request, "end_user", None)
     purpose = getattr(request, "purpose", 0)
-    from leis.v1 import subject_pb2
-
     purpose_name = (
         subject_pb2.Purpose.Name(purpose) if purpose in subject_pb2.Purpose.values() else str(purpose)
     )

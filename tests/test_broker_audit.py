@@ -181,6 +181,14 @@ def test_pagination(mesh: Mesh) -> None:
             )
     assert details_of(info.value).code == grpc.StatusCode.INVALID_ARGUMENT
     assert len(seen) == len(set(seen)) >= 10
+    # The servicer's own refusal is recorded too, with the status the auditor received.
+    channel, stub = audit_stub(mesh)
+    with channel:
+        ended = stub.SearchEvents(
+            audit_pb.SearchEventsRequest(agency_id="auditor", event_type=T.AUDIT_EVENT_TYPE_REFUSED),
+            timeout=10,
+        )
+    assert any(e.status_code == "INVALID_ARGUMENT" for e in ended.events)
 
 
 def test_audit_failure_fails_closed_with_no_source_call(mesh: Mesh) -> None:
