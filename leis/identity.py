@@ -12,15 +12,20 @@ the ORI the partner asserts for its end user.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import grpc
 
 from leis.agreements import Agreement, Registry, Role
 from leis.errors import PermissionDenied, Unauthenticated
-from leis.pki import CertIdentity, RevocationList, peer_identity
+from leis.pki import CRL_FILE, CertIdentity, PkiError, RevocationList, peer_identity
+
+log = logging.getLogger("leis.identity")
 
 # Which registry role may call which service; everything else is denied.
 SERVICE_ROLES: dict[str, Role] = {
@@ -83,3 +88,41 @@ class IdentityResolver:
                 "ROLE_NOT_PERMITTED", f"agreement {agreement.agency_id} may not call {service_of(method)}"
             )
         return Principal(identity=identity, agreement=agreement)
+
+
+class RevocationHolder:
+    """The CRL in force: re-read when ``crl.pem`` changes (checked at most every ``interval``).
+
+    A revocation takes effect without restart (R-SEC-2). A CRL that no longer loads
+    (bad signature, stale, unreadable) is refused and the previous one stays in force.
+    """
+
+    def __init__(
+        self, pki_dir: Path, interval_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._pki_dir = pki_dir
+        self._path = pki_dir / CRL_FILE
+        self._interval = interval_seconds
+        self._clock = clock
+        self._current = RevocationList.load(pki_dir)
+        self._stamp = self._file_stamp()
+        self._checked = clock()
+
+    def _file_stamp(self) -> tuple[int, int]:
+        stat = self._path.stat()
+        return stat.st_mtime_ns, stat.st_size
+
+    def current(self) -> RevocationList:
+        """The revocation list in force now."""
+        now = self._clock()
+        if now - self._checked >= self._interval:
+            self._checked = now
+            try:
+                stamp = self._file_stamp()
+                if stamp != self._stamp:
+                    self._current = RevocationList.load(self._pki_dir)
+                    self._stamp = stamp
+                    log.info("certificate revocation list reloaded")
+            except (OSError, PkiError) as exc:
+                log.error("certificate revocation list change refused, keeping the previous one: %s", exc)
+        return self._current

@@ -25,7 +25,7 @@ from leis.audit import AuditLog, AuditRecord, open_audit_log
 from leis.audit.service import AuditServicer
 from leis.config import BrokerConfig
 from leis.hub import InterceptorFactory, SourceHub
-from leis.identity import IdentityResolver
+from leis.identity import IdentityResolver, RevocationHolder
 from leis.interceptors import (
     AuditInterceptor,
     IdentityInterceptor,
@@ -35,7 +35,7 @@ from leis.interceptors import (
 )
 from leis.metrics import Metrics
 from leis.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
-from leis.pki import RevocationList, channel_credentials
+from leis.pki import channel_credentials
 from leis.policy import RateLimiter, RateSpec
 from leis.query import QueryService
 from leis.reload import RegistryHolder
@@ -148,7 +148,7 @@ async def start_broker(
     client_tracer = provider.get_tracer("leis.client")
     audit_log = audit_log or await open_audit_log(config.resolved_audit_url)
     registry = RegistryHolder(config.registry_path, on_change=_registry_change_hook(audit_log))
-    revocations = RevocationList.load(config.pki_dir)
+    revocations = RevocationHolder(config.pki_dir)
     broker_credentials = channel_credentials(config.pki_dir, "broker-client")
     hub = SourceHub(
         config.sources,
@@ -162,7 +162,7 @@ async def start_broker(
     interceptors = [
         TracingInterceptor(provider.get_tracer("leis.broker"), metrics),
         AuditInterceptor(audit_log, metrics, registry.current),
-        IdentityInterceptor(IdentityResolver(registry.current, lambda: revocations)),
+        IdentityInterceptor(IdentityResolver(registry.current, revocations.current)),
         PolicyInterceptor(rate_limiter(config)),
     ]
     server = grpc.aio.server(

@@ -153,3 +153,31 @@ def test_graceful_shutdown_finishes_in_flight_calls(
         worker.join(10)
     assert "response" in outcome, outcome
     assert outcome["response"].persons  # type: ignore[attr-defined]
+
+
+def test_revocation_takes_effect_without_restart(
+    tmp_path: Path, source_data: Path, seed_registry: str
+) -> None:
+    from leis.pki import init_pki, revoke
+
+    pki = tmp_path / "pki"  # a PKI of its own: the revocation must not touch the shared one
+    init_pki(pki)
+    mesh = Mesh(tmp_path / "mesh", pki, source_data, seed_registry).start()
+    try:
+        subject = showcase("closed_suspect").name_query()
+        with mesh.partner("lasd") as client:
+            client.search(subject, purpose=LAW, user_id="test.crl", ori="CA0199900")
+        revoke(pki, "agency-lasd")
+        deadline = time.monotonic() + 10
+        reason = ""
+        while not reason and time.monotonic() < deadline:
+            time.sleep(0.3)
+            with mesh.partner("lasd") as client:
+                try:
+                    client.search(subject, purpose=LAW, user_id="test.crl", ori="CA0199900")
+                except grpc.RpcError as exc:
+                    reason = details_of(exc).reason
+        assert reason == "CERTIFICATE_REVOKED"
+        _search(mesh, subject)  # other agencies are unaffected
+    finally:
+        mesh.stop()
