@@ -36,7 +36,7 @@ from leis.errors import FieldViolation, InvalidArgument, LeisError, Unavailable,
 from leis.identity import IdentityResolver
 from leis.metrics import Metrics
 from leis.pki import peer_identity
-from leis.policy import RateLimiter, check_ori, check_purpose, validate_search
+from leis.policy import RateLimiter, RateSpec, check_ori, check_purpose, validate_search
 from leis.telemetry import (
     LEIS_AGENCY_ID,
     LEIS_PERSON_COUNT,
@@ -390,6 +390,8 @@ class PolicyInterceptor(AsyncServerInterceptor):
         # The asserted ORI is checked once its format is known to be valid (R-ID-3).
         check_ori(query.ori, principal.agreement.permitted_oris)
         purpose = check_purpose(request.purpose, principal.agreement.permitted_purposes)
-        self._limiter.check(principal.agency_id, query.user_id)
+        per_minute = principal.agreement.rate_limit_per_minute
+        agency_spec = RateSpec.per_minute(per_minute, burst=max(1, per_minute // 4)) if per_minute else None
+        self._limiter.check(principal.agency_id, query.user_id, agency_spec)
         state.query, state.purpose = query, purpose
         return await method(request, context)

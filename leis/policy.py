@@ -740,11 +740,11 @@ class _Buckets:
         self.max_tracked = max_tracked
         self.buckets: OrderedDict[tuple[str, ...], TokenBucket] = OrderedDict()
 
-    def get(self, key: tuple[str, ...], now: float) -> TokenBucket:
+    def get(self, key: tuple[str, ...], now: float, spec: RateSpec | None = None) -> TokenBucket:
         """The key's bucket (new and full if untracked), evicting the least recently used above the cap."""
         bucket = self.buckets.get(key)
         if bucket is None:
-            bucket = TokenBucket(self.spec, now)
+            bucket = TokenBucket(spec or self.spec, now)
             self.buckets[key] = bucket
         self.buckets.move_to_end(key)
         while len(self.buckets) > self.max_tracked:
@@ -791,14 +791,19 @@ class RateLimiter:
         """How many (user, agency) buckets are held right now."""
         return len(self._users.buckets), len(self._agencies.buckets)
 
-    def check(self, agency_id: str, user_id: str) -> None:
-        """Take one call's tokens or raise ``ResourceExhausted`` with ``retry_after_seconds``."""
+    def check(self, agency_id: str, user_id: str, agency_spec: RateSpec | None = None) -> None:
+        """Take one call's tokens or raise ``ResourceExhausted`` with ``retry_after_seconds``.
+
+        ``agency_spec`` is the agency's own limit from its agreement, when it has one.
+        """
         with self._lock:
             now = self._clock()
             self._users.sweep(now)
             self._agencies.sweep(now)
             user = self._users.get((agency_id, user_id), now)
-            agency = self._agencies.get((agency_id,), now)
+            # The spec is part of the key, so a changed agreement limit starts a fresh bucket.
+            agency_key = (agency_id, repr(agency_spec)) if agency_spec else (agency_id,)
+            agency = self._agencies.get(agency_key, now, agency_spec)
             user_wait = user.wait_time(now)
             if user_wait > 0:
                 raise ResourceExhausted(

@@ -224,6 +224,7 @@ def agreement_table(
     direction: str = "TWO_WAY",
     oris: Sequence[str] = ("TX0000001",),
     purposes: Sequence[str] = ("CRIMINAL_LAW_ENFORCEMENT",),
+    rate_limit_per_minute: int | None = None,
 ) -> str:
     """One ``[[agreement]]`` table for a test agency (certificate ``<id>.iss.leis.example``)."""
     lines = [
@@ -237,6 +238,8 @@ def agreement_table(
     ]
     if effective_until:
         lines.append(f"effective_until = {effective_until}")
+    if rate_limit_per_minute:
+        lines.append(f"rate_limit_per_minute = {rate_limit_per_minute}")
     lines += [
         "version = 1",
         f'cert_identity = "{agency_id}.iss.leis.example"',

@@ -29,6 +29,7 @@ TEST_AGENCIES = {
     "lapsed": {"effective_until": "2020-12-31"},
     "future": {"effective_from": "2099-01-01"},
     "narrow": {"purposes": ("CRIMINAL_LAW_ENFORCEMENT",)},
+    "throttled": {"rate_limit_per_minute": 4},
 }
 NAME_QUERY = subject_pb2.SubjectQuery(name=subject_pb2.NameCriteria(first_name="Ana", last_name="Ruiz"))
 LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
@@ -362,3 +363,16 @@ def test_random_requests_never_crash_the_broker(
             except grpc.RpcError as exc:
                 codes.append(exc.code())
     assert not {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN} & set(codes), codes
+
+
+def test_rate_limit_per_agency_from_its_agreement(mesh: Mesh, test_certs: dict[str, CertFiles]) -> None:
+    reasons = []
+    with mesh.partner_with(test_certs["throttled"]) as client:
+        for user in range(4):  # a different user each time: only the agency limit (burst 1) applies
+            try:
+                client.search(NAME_QUERY, purpose=LAW, user_id=f"u.{user}", ori="TX0000001")
+                reasons.append("OK")
+            except grpc.RpcError as exc:
+                reasons.append(details_of(exc).reason)
+    assert reasons[0] == "OK"
+    assert "AGENCY_RATE_LIMITED" in reasons[1:]

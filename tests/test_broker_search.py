@@ -88,9 +88,7 @@ def test_closed_suspect_merged_across_sources_with_photos(mesh: Mesh) -> None:
     }
     assert result.date_of_birth == person.person.dob
     assert result.booking_photos
-    assert all(
-        p.image.startswith((b"\x89PNG", b"\xff\xd8")) for p in result.booking_photos
-    )
+    assert all(p.image.startswith((b"\x89PNG", b"\xff\xd8")) for p in result.booking_photos)
     assert state_of(response, EID) == (query_pb.SOURCE_STATE_ANSWERED, 1)
     assert state_of(response, TECS) == (query_pb.SOURCE_STATE_ANSWERED, 1)
     assert state_of(response, PHOTOS)[0] == query_pb.SOURCE_STATE_ANSWERED

@@ -14,9 +14,7 @@ def test_generated_code_matches_protos(tmp_path: Path) -> None:
     gen["generate"](tmp_path)
     fresh = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.py*"))
     committed = sorted(
-        p.relative_to(ROOT)
-        for directory in gen["package_dirs"](ROOT)
-        for p in directory.glob("*.py*")
+        p.relative_to(ROOT) for directory in gen["package_dirs"](ROOT) for p in directory.glob("*.py*")
     )
     assert fresh == committed, "generated file set drifted: run python scripts/gen_protos.py"
     drifted = [str(p) for p in fresh if not filecmp.cmp(tmp_path / p, ROOT / p, shallow=False)]
