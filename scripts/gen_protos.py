@@ -35,7 +35,8 @@ def generated_dirs(out: Path) -> list[Path]:
 def package_dirs(out: Path) -> list[Path]:
     """Generated directories plus their parents below ``out/leis`` (which needs package markers)."""
     dirs: set[Path] = set()
-    for directory in generated_dirs(out):
+    for leaf in generated_dirs(out):
+        directory = leaf
         while directory != out / "leis":
             dirs.add(directory)
             directory = directory.parent
