@@ -76,6 +76,9 @@ class TraceStoreError(Exception):
     """The trace store is missing, unreadable, or has no such trace."""
 
 
+_WRITE_ATTEMPTS = 5
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
@@ -150,19 +153,31 @@ class SqliteSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         rows = [_row(span, self._allowed) for span in spans if span.context is not None]
-        try:
-            with self._lock:
-                if self._conn is None:
-                    self._conn = _connect(self.path)
-                with self._conn:
-                    self._conn.executemany(_INSERT, rows)
-                if time.monotonic() >= self._next_check:
-                    self._next_check = time.monotonic() + self._size_check_seconds
-                    self._evict(self._conn)
-        except sqlite3.Error as exc:
-            log.warning("trace store write failed: %s", type(exc).__name__)
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                with self._lock:
+                    self._write(rows)
+                return SpanExportResult.SUCCESS
+            except sqlite3.OperationalError as exc:
+                # Several processes share the store: opening it (WAL switch, schema) can meet
+                # "database is locked" without the busy handler being consulted. Retry.
+                if attempt + 1 == _WRITE_ATTEMPTS:
+                    log.warning("trace store write failed: %s", type(exc).__name__)
+                    return SpanExportResult.FAILURE
+                time.sleep(0.02 * (attempt + 1))
+            except sqlite3.Error as exc:
+                log.warning("trace store write failed: %s", type(exc).__name__)
+                return SpanExportResult.FAILURE
+        return SpanExportResult.FAILURE
+
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        if self._conn is None:
+            self._conn = _connect(self.path)
+        with self._conn:
+            self._conn.executemany(_INSERT, rows)
+        if time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + self._size_check_seconds
+            self._evict(self._conn)
 
     def _evict(self, conn: sqlite3.Connection) -> None:
         page_size, pages, free = (
