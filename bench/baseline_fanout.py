@@ -14,12 +14,12 @@ import signal
 
 import grpc
 
-from leis.paths import LeisHome
-from leis.pki import channel_credentials, server_credentials
-from leis.source.v1 import source_service_pb2 as source_pb
-from leis.source.v1 import source_service_pb2_grpc as source_grpc
-from leis.v1 import query_service_pb2 as query_pb
-from leis.v1 import query_service_pb2_grpc as query_grpc
+from leis.common.paths import LeisHome
+from leis.common.tls import channel_credentials, server_credentials
+from leis_api.source.v1 import source_service_pb2 as source_pb
+from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
+from leis_api.v1 import query_service_pb2 as query_pb
+from leis_api.v1 import query_service_pb2_grpc as query_grpc
 
 
 class Forwarder(query_grpc.QueryServiceServicer):

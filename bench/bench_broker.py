@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_sources import sample_queries
 from mesh import PORTS, closed_loop, prepare_home, rss_mb, start, start_sources, stop, wait_healthy
 
-from leis.paths import LeisHome
-from leis.pki import CA_CERT
-from leis.v1 import query_service_pb2 as query_pb
-from leis.v1 import query_service_pb2_grpc as query_grpc
-from leis.v1 import subject_pb2
+from leis.common.paths import LeisHome
+from leis.common.tls import CA_CERT
+from leis_api.v1 import query_service_pb2 as query_pb
+from leis_api.v1 import query_service_pb2_grpc as query_grpc
+from leis_api.v1 import subject_pb2
 
 NDEX_ORI = "WVFBI9900"
 

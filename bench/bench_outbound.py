@@ -38,17 +38,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mesh import PORTS, LoadResult, Proc, closed_loop, prepare_home, rss_mb, start, stop, wait_healthy
 
-from clients.partners.data import SHOWCASE_PERSONS, UNKNOWN_PERSON, Person, generate_records
-from clients.partners.profiles import TWO_WAY_PARTNER_IDS, default_address
-from leis.agreements import seed_registry_text
-from leis.outbound import MAX_PARTNER_RESPONSE_BYTES
-from leis.partner.v1 import partner_search_service_pb2 as partner_pb
-from leis.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
-from leis.paths import LeisHome
-from leis.pki import channel_credentials
-from leis.v1 import federated_search_service_pb2 as fed_pb
-from leis.v1 import federated_search_service_pb2_grpc as fed_grpc
-from leis.v1 import subject_pb2
+from leis.broker.outbound import MAX_PARTNER_RESPONSE_BYTES
+from leis.common.paths import LeisHome
+from leis.common.tls import channel_credentials
+from leis.registry.agreements import seed_registry_text
+from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
+from leis_api.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
+from leis_api.v1 import federated_search_service_pb2 as fed_pb
+from leis_api.v1 import federated_search_service_pb2_grpc as fed_grpc
+from leis_api.v1 import subject_pb2
+from leis_sim.partners.data import SHOWCASE_PERSONS, UNKNOWN_PERSON, Person, generate_records
+from leis_sim.partners.profiles import TWO_WAY_PARTNER_IDS, default_address
 
 ANALYST_ORI = "DCICE0000"
 LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT

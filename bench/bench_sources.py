@@ -34,16 +34,17 @@ from pathlib import Path
 
 import grpc
 
-from leis.paths import LeisHome
-from leis.pki import BROKER_CLIENT_NAME, channel_credentials, init_pki
-from leis.source.v1 import source_service_pb2 as source_pb
-from leis.source.v1 import source_service_pb2_grpc as source_grpc
-from leis.v1 import records_pb2, subject_pb2
-from sources import matching
-from sources.seed import seed_sources, source_paths
-from sources.store import SourceStore, read_meta
-from sources.synth.names import spelling_variants
-from sources.synth.world import DEFAULT_SEED
+from leis.common.paths import LeisHome
+from leis.common.tls import BROKER_CLIENT_NAME, channel_credentials
+from leis.pki.ca import init_pki
+from leis_api.source.v1 import source_service_pb2 as source_pb
+from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
+from leis_api.v1 import records_pb2, subject_pb2
+from leis_sim.sources import matching
+from leis_sim.sources.seed import seed_sources, source_paths
+from leis_sim.sources.store import SourceStore, read_meta
+from leis_sim.synth.names import spelling_variants
+from leis_sim.synth.world import DEFAULT_SEED
 
 S = subject_pb2
 NAME_ONLY_MAX = 25

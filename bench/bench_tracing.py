@@ -29,10 +29,11 @@ from typing import Any
 
 import grpc
 
-from leis.pki import channel_credentials, init_pki, server_credentials
-from leis.source.v1 import source_service_pb2 as source_pb
-from leis.source.v1 import source_service_pb2_grpc as source_grpc
-from leis.telemetry import TracingClientInterceptor, TracingServerInterceptor, tracer_provider
+from leis.common.tls import channel_credentials, server_credentials
+from leis.common.tracing import TracingClientInterceptor, TracingServerInterceptor, tracer_provider
+from leis.pki.ca import init_pki
+from leis_api.source.v1 import source_service_pb2 as source_pb
+from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
 
 SOURCE_PORT, BROKER_PORT = 51171, 51172
 MODES = ("off", "on", "on-no-store", "sampled-off")

@@ -20,9 +20,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from leis.agreements import write_seed_registry
-from leis.paths import LeisHome
-from leis.pki import channel_credentials, init_pki
+from leis.common.paths import LeisHome
+from leis.common.tls import channel_credentials
+from leis.pki.ca import init_pki
+from leis.registry.agreements import write_seed_registry
 
 BENCH_CONFIG = """
 [broker]

@@ -1,6 +1,6 @@
 """LEIS: Law Enforcement Information Sharing Service broker."""
 
-from leis.errors import (
+from leis.common.errors import (
     FieldViolation,
     InvalidArgument,
     LeisError,

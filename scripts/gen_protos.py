@@ -1,16 +1,20 @@
 """Regenerate the Python code for every contract under ``protos/``.
 
-The generated modules land where their proto package says (``leis.v1`` →
-``leis/v1/``, ``leis.source.v1`` → ``leis/source/v1/``, ``leis.partner.v1`` →
-``leis/partner/v1/``). They are never edited by hand; ``tests/test_codegen.py``
-fails when they drift from ``protos/``.
+The generated modules belong to the partner SDK distribution (``leis-api/``) and land
+where their proto package says, under the ``leis_api`` import root: ``leis.v1`` →
+``leis-api/leis_api/v1/``, ``leis.source.v1`` → ``leis_api/source/v1/``,
+``leis.partner.v1`` → ``leis_api/partner/v1/``. protoc writes imports for the proto
+package (``from leis.v1 import …``); they are rewritten to the import root, as
+temporalio's ``scripts/gen_protos.py`` does. The modules are never edited by hand;
+``tests/test_codegen.py`` fails when they drift from ``protos/``.
 
-Usage: ``python scripts/gen_protos.py [--out DIR]`` (default: the repository root).
+Usage: ``python scripts/gen_protos.py [--out DIR]`` (default: ``leis-api/``).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -19,6 +23,9 @@ from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
+SDK_ROOT = ROOT / "leis-api"
+IMPORT_ROOT = "leis_api"
+_PROTO_IMPORT = re.compile(r"^(from|import) leis(\.| import)", re.M)
 INIT_TEXT = '"""Generated from protos/ by scripts/gen_protos.py. Do not edit."""\n'
 
 
@@ -29,15 +36,15 @@ def proto_files() -> list[Path]:
 
 def generated_dirs(out: Path) -> list[Path]:
     """The package directories the generated code occupies under ``out``."""
-    return sorted({out / p.parent for p in proto_files()})
+    return sorted({out / IMPORT_ROOT / p.parent.relative_to("leis") for p in proto_files()})
 
 
 def package_dirs(out: Path) -> list[Path]:
-    """Generated directories plus their parents below ``out/leis`` (which needs package markers)."""
+    """Generated directories plus their parents below ``out/leis_api`` (which need package markers)."""
     dirs: set[Path] = set()
     for leaf in generated_dirs(out):
         directory = leaf
-        while directory != out / "leis":
+        while directory != out / IMPORT_ROOT:
             dirs.add(directory)
             directory = directory.parent
     return sorted(dirs)
@@ -46,24 +53,34 @@ def package_dirs(out: Path) -> list[Path]:
 def generate(out: Path) -> None:
     """Run protoc for every proto file into ``out`` and add package markers."""
     well_known = str(resources.files("grpc_tools") / "_proto")
+    staging = out / ".protoc"
+    staging.mkdir(parents=True, exist_ok=True)
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
         f"-I{well_known}",
-        f"--python_out={out}",
-        f"--pyi_out={out}",
-        f"--grpc_python_out={out}",
+        f"--python_out={staging}",
+        f"--pyi_out={staging}",
+        f"--grpc_python_out={staging}",
         *[str(p) for p in proto_files()],
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
+    for produced in sorted(staging.rglob("*_pb2*.py*")):
+        target = out / IMPORT_ROOT / produced.relative_to(staging / "leis")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(_PROTO_IMPORT.sub(lambda m: f"{m[1]} {IMPORT_ROOT}{m[2]}", produced.read_text()))
+        produced.unlink()
+    for leftover in sorted(staging.rglob("*"), reverse=True):
+        leftover.rmdir()
+    staging.rmdir()
     for directory in package_dirs(out):
         (directory / "__init__.py").write_text(INIT_TEXT)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, default=ROOT)
+    parser.add_argument("--out", type=Path, default=SDK_ROOT)
     args = parser.parse_args()
     for directory in generated_dirs(args.out):
         for stale in directory.glob("*_pb2*.py*"):

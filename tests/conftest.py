@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from leis.pki import (
-    CertFiles,
-    agency_identity,
-    create_ca,
-    init_pki,
-    issue_client_certificate,
-    revoke,
-)
+from leis.common.tls import CertFiles, agency_identity
+from leis.pki.ca import create_ca, init_pki, issue_client_certificate
+from leis.pki.revocation import revoke
 
 # Every bad certificate except "unregistered" carries a registered identity, so the only
 # reason it can be refused is the defect it was minted with.
@@ -71,7 +66,7 @@ def bad_certs(pki_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
 @pytest.fixture(scope="session")
 def source_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small seeded data set for the three sources (the showcase persons always included)."""
-    from sources.seed import seed_sources
+    from leis_sim.sources.seed import seed_sources
 
     directory = tmp_path_factory.mktemp("source-data")
     seed_sources(directory, persons=600, progress=False)
@@ -81,6 +76,6 @@ def source_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def seed_registry() -> str:
     """The seed agreement registry text (R-ID-4)."""
-    from leis.agreements import seed_registry_text
+    from leis.registry.agreements import seed_registry_text
 
     return seed_registry_text()

@@ -19,14 +19,14 @@ from typing import Any, TypeVar
 
 import grpc
 
-from clients.analyst_client import AnalystClient
-from clients.partner_client import PartnerClient
 from leis.audit import AuditLog, open_audit_log
-from leis.config import BrokerConfig, RateLimitConfig, SourceConfig
-from leis.paths import LeisHome
-from leis.pki import CA_CERT, CertFiles, agency_client_name
-from leis.server import Broker, start_broker
-from leis.telemetry import tracer_provider
+from leis.broker.config import BrokerConfig, RateLimitConfig, SourceConfig
+from leis.broker.server import Broker, start_broker
+from leis.common.paths import LeisHome
+from leis.common.tls import CA_CERT, CertFiles, agency_client_name
+from leis.common.tracing import tracer_provider
+from leis_api.analyst_client import AnalystClient
+from leis_api.partner_client import PartnerClient
 
 T = TypeVar("T")
 
@@ -109,7 +109,7 @@ class Mesh:
         return self
 
     async def _start(self) -> None:
-        from sources.server import start_source
+        from leis_sim.sources.server import start_source
 
         for name in ("eid", "tecs", "photos"):
             self.sources[name] = await start_source(
@@ -120,7 +120,7 @@ class Mesh:
                 **self._source_faults.get(name, {}),
             )
         if self._with_partners:
-            from clients.partners.server import start_partners
+            from leis_sim.partners.server import start_partners
 
             self.partners = await start_partners(
                 self.pki_dir,
@@ -171,7 +171,7 @@ class Mesh:
         for source in self.sources.values():
             await source.stop(0)
         if self.partners:
-            from clients.partners.server import stop_partners
+            from leis_sim.partners.server import stop_partners
 
             await stop_partners(self.partners)
         self.source_tracing.shutdown()
@@ -205,7 +205,7 @@ class Mesh:
 
 
 def _default_port(agency_id: str) -> int:
-    from clients.partners.profiles import DEFAULT_PARTNER_BASE_PORT, TWO_WAY_PARTNER_IDS
+    from leis_sim.partners.profiles import DEFAULT_PARTNER_BASE_PORT, TWO_WAY_PARTNER_IDS
 
     return DEFAULT_PARTNER_BASE_PORT + TWO_WAY_PARTNER_IDS.index(agency_id)
 

@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leis import pki
-from leis.agreements import (
+from leis.cli import main
+from leis.common import tls
+from leis.common.tls import CertFiles, CertIdentity, identity_from_pem
+from leis.common.vocab import SEED_AGENCY_IDS
+from leis.registry.agreements import (
     ID_PATTERN,
     ORI_PATTERN,
-    SEED_AGENCY_IDS,
     Agreement,
     AgreementStatus,
     Direction,
@@ -28,9 +30,7 @@ from leis.agreements import (
     seed_registry_text,
     write_seed_registry,
 )
-from leis.cli import main
-from leis.pki import CertFiles, CertIdentity, identity_from_pem
-from leis.v1 import subject_pb2
+from leis_api.v1 import subject_pb2
 
 NDEX = """
 [[agreement]]
@@ -107,7 +107,7 @@ def test_seed_has_the_ten_agreements_of_the_pia(seed_path: Path) -> None:
         assert agreement.effective_from == date(2019, 1, 1)
         assert agreement.effective_until is None
         assert agreement.version == 1
-        assert agreement.cert_identity == pki.agency_identity(agreement.id)
+        assert agreement.cert_identity == tls.agency_identity(agreement.id)
         assert 2 <= len(agreement.permitted_oris) <= 4
         assert all(ORI_PATTERN.fullmatch(ori) for ori in agreement.permitted_oris)
         assert agreement.permitted_purposes == frozenset(Purpose)
@@ -118,10 +118,10 @@ def test_seed_has_the_ten_agreements_of_the_pia(seed_path: Path) -> None:
     analyst, auditor = registry.get("dhs-analyst"), registry.get("auditor")
     assert analyst is not None
     assert auditor is not None
-    assert (analyst.role, analyst.cert_identity) == (Role.ANALYST, pki.ANALYST_IDENTITY)
+    assert (analyst.role, analyst.cert_identity) == (Role.ANALYST, tls.ANALYST_IDENTITY)
     assert analyst.permitted_oris == ("DCICE0000",)
     assert analyst.permitted_purposes == frozenset(Purpose)
-    assert (auditor.role, auditor.cert_identity) == (Role.AUDITOR, pki.AUDITOR_IDENTITY)
+    assert (auditor.role, auditor.cert_identity) == (Role.AUDITOR, tls.AUDITOR_IDENTITY)
     assert len(registry.agreements) == 12
     assert registry.get("rogue") is None
 
@@ -456,7 +456,7 @@ def test_for_identity_maps_each_seed_certificate(
 ) -> None:
     registry = load_registry(seed_path)
     for agency in SEED_AGENCY_IDS:
-        identity = identity_from_pem((pki_dir / f"{pki.agency_client_name(agency)}.crt").read_bytes())
+        identity = identity_from_pem((pki_dir / f"{tls.agency_client_name(agency)}.crt").read_bytes())
         agreement = registry.for_identity(identity)
         assert agreement is not None
         assert agreement.id == agency

@@ -15,10 +15,10 @@ from test_audit_kit import CANARY_NAME, CANARY_SSN, fill, open_log
 from leis.audit import AuditKeys, AuditLog, SearchFilter
 from leis.audit.export import verify_export
 from leis.audit.service import AuditServicer
-from leis.errors import details_of
-from leis.pki import AUDITOR_IDENTITY, agency_client_name, channel_credentials, server_credentials
-from leis.v1 import audit_service_pb2 as pb
-from leis.v1 import audit_service_pb2_grpc
+from leis.common.errors import details_of
+from leis.common.tls import AUDITOR_IDENTITY, agency_client_name, channel_credentials, server_credentials
+from leis_api.v1 import audit_service_pb2 as pb
+from leis_api.v1 import audit_service_pb2_grpc
 
 
 @dataclass

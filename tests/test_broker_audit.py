@@ -16,12 +16,12 @@ import pytest
 from meshkit import Mesh
 
 from leis.audit import verify_store
-from leis.errors import details_of
-from leis.pki import CA_CERT
-from leis.v1 import audit_service_pb2 as audit_pb
-from leis.v1 import audit_service_pb2_grpc as audit_grpc
-from leis.v1 import subject_pb2
-from sources.synth.showcase import showcase
+from leis.common.errors import details_of
+from leis.common.tls import CA_CERT
+from leis_api.v1 import audit_service_pb2 as audit_pb
+from leis_api.v1 import audit_service_pb2_grpc as audit_grpc
+from leis_api.v1 import subject_pb2
+from leis_sim.synth.showcase import showcase
 
 LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
 NDEX_ORI = "WVFBI9900"

@@ -16,10 +16,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from meshkit import Mesh
 
-from leis.errors import details_of
-from leis.v1 import query_service_pb2 as query_pb
-from leis.v1 import records_pb2, subject_pb2
-from sources.synth.showcase import showcase
+from leis.common.errors import details_of
+from leis_api.v1 import query_service_pb2 as query_pb
+from leis_api.v1 import records_pb2, subject_pb2
+from leis_sim.synth.showcase import showcase
 
 LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
 EID, TECS = records_pb2.SOURCE_SYSTEM_EID, records_pb2.SOURCE_SYSTEM_TECS
@@ -158,7 +158,8 @@ def test_graceful_shutdown_finishes_in_flight_calls(
 def test_revocation_takes_effect_without_restart(
     tmp_path: Path, source_data: Path, seed_registry: str
 ) -> None:
-    from leis.pki import init_pki, revoke
+    from leis.pki.ca import init_pki
+    from leis.pki.revocation import revoke
 
     pki = tmp_path / "pki"  # a PKI of its own: the revocation must not touch the shared one
     init_pki(pki)

@@ -17,11 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from meshkit import Mesh, agreement_table, registry_with
 
-from leis.config import RateLimitConfig
-from leis.errors import details_of
-from leis.pki import CertFiles, issue_client_certificate
-from leis.v1 import query_service_pb2 as query_pb
-from leis.v1 import subject_pb2
+from leis.broker.config import RateLimitConfig
+from leis.common.errors import details_of
+from leis.common.tls import CertFiles
+from leis.pki.ca import issue_client_certificate
+from leis_api.v1 import query_service_pb2 as query_pb
+from leis_api.v1 import subject_pb2
 
 TEST_AGENCIES = {
     "suspended": {"status": "SUSPENDED"},
@@ -102,7 +103,7 @@ def test_no_client_certificate_fails_the_handshake(mesh: Mesh, pki_dir: Path) ->
 
 
 def query_pb_grpc():  # type: ignore[no-untyped-def]
-    from leis.v1 import query_service_pb2_grpc
+    from leis_api.v1 import query_service_pb2_grpc
 
     return query_service_pb2_grpc
 
@@ -154,7 +155,7 @@ def test_analyst_and_auditor_cannot_use_the_partner_service(mesh: Mesh, pki_dir:
 
 
 def test_partner_cannot_use_the_federated_search(mesh: Mesh, pki_dir: Path) -> None:
-    from clients.analyst_client import AnalystClient
+    from leis_api.analyst_client import AnalystClient
 
     client = AnalystClient.from_files(
         mesh.address, pki_dir / "ca.crt", pki_dir / "agency-ndex.crt", pki_dir / "agency-ndex.key"

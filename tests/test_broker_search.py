@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from meshkit import Mesh
 
-from leis.v1 import query_service_pb2 as query_pb
-from leis.v1 import records_pb2, subject_pb2
-from sources.synth.showcase import COMMON_NAME, COMMON_NAME_COUNT, REMARKS_MARKER, showcase
+from leis_api.v1 import query_service_pb2 as query_pb
+from leis_api.v1 import records_pb2, subject_pb2
+from leis_sim.synth.showcase import COMMON_NAME, COMMON_NAME_COUNT, REMARKS_MARKER, showcase
 
 LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
 ORIS = {"ndex": "WVFBI9900", "nlets": "AZNLT9900", "lasd": "CA0199900"}

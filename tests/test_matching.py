@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from leis.source.v1 import source_service_pb2 as source_pb
-from leis.v1 import records_pb2, subject_pb2
-from sources import matching
+from leis_api.source.v1 import source_service_pb2 as source_pb
+from leis_api.v1 import records_pb2, subject_pb2
+from leis_sim.sources import matching
 
 
 def _record(**fields: object) -> source_pb.SourceRecord:

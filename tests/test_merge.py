@@ -8,15 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leis import merge, normalize
-from leis.release import (
+from leis.common import normalize
+from leis.rules import merge
+from leis.rules.release import (
     ReleasedAddress,
     ReleasedIdentifier,
     ReleasedName,
     ReleasedPhysicalDescription,
     ReleasedRecord,
 )
-from leis.v1 import query_service_pb2, records_pb2
+from leis_api.v1 import query_service_pb2, records_pb2
 
 EID = records_pb2.SOURCE_SYSTEM_EID
 TECS = records_pb2.SOURCE_SYSTEM_TECS

@@ -24,16 +24,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from meshkit import Mesh
 
-from clients.partners.data import SHOWCASE_PERSONS, UNKNOWN_PERSON
-from clients.partners.profiles import TWO_WAY_PARTNER_IDS
-from clients.partners.server import Fault
-from leis.errors import details_of
-from leis.pki import CA_CERT
-from leis.tracestore import StoredSpan, TraceStoreError, read_all_spans_text, read_trace
-from leis.v1 import audit_service_pb2 as audit_pb
-from leis.v1 import audit_service_pb2_grpc as audit_grpc
-from leis.v1 import federated_search_service_pb2 as fed_pb
-from leis.v1 import subject_pb2
+from leis.common.errors import details_of
+from leis.common.tls import CA_CERT
+from leis.common.tracestore import TraceStoreError
+from leis.ops.traces import StoredSpan, read_all_spans_text, read_trace
+from leis_api.v1 import audit_service_pb2 as audit_pb
+from leis_api.v1 import audit_service_pb2_grpc as audit_grpc
+from leis_api.v1 import federated_search_service_pb2 as fed_pb
+from leis_api.v1 import subject_pb2
+from leis_sim.partners.data import SHOWCASE_PERSONS, UNKNOWN_PERSON
+from leis_sim.partners.profiles import TWO_WAY_PARTNER_IDS
+from leis_sim.partners.server import Fault
 
 LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
 ANALYST_ORI = "DCICE0000"
@@ -134,7 +135,7 @@ def test_nlets_is_never_called(mesh: Mesh) -> None:
     assert "nlets" not in mesh.calls
     assert set(mesh.calls) >= set(TWO_WAY_PARTNER_IDS)
     # The registry refuses an outbound endpoint for a one-way partner outright.
-    from leis.agreements import RegistryError, parse_registry
+    from leis.registry.agreements import RegistryError, parse_registry
 
     text = mesh.home.agreements.read_text().replace(
         'release_profile = "ONE_WAY"', 'release_profile = "ONE_WAY"\nendpoint = "127.0.0.1:1"'

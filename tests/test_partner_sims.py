@@ -24,7 +24,14 @@ from google.protobuf.message import DecodeError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from clients.partners import (
+from leis.cli.partners import parse_faults
+from leis.common.errors import details_of
+from leis.common.tls import BROKER_CLIENT_IDENTITY, agency_client_name, agency_identity, channel_credentials
+from leis.registry.agreements import Direction, parse_registry, seed_registry_text
+from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
+from leis_api.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
+from leis_api.v1 import records_pb2, subject_pb2
+from leis_sim.partners import (
     DEFAULT_PARTNER_BASE_PORT,
     MALFORMED_RESPONSE,
     SHOWCASE_PERSONS,
@@ -39,15 +46,8 @@ from clients.partners import (
     start_partners,
     stop_partners,
 )
-from clients.partners.cli import parse_faults
-from clients.partners.data import generate_records, partner_cities
-from clients.partners.server import SERVICE_NAME
-from leis.agreements import Direction, parse_registry, seed_registry_text
-from leis.errors import details_of
-from leis.partner.v1 import partner_search_service_pb2 as partner_pb
-from leis.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
-from leis.pki import BROKER_CLIENT_IDENTITY, agency_client_name, agency_identity, channel_credentials
-from leis.v1 import records_pb2, subject_pb2
+from leis_sim.partners.data import generate_records, partner_cities
+from leis_sim.partners.server import SERVICE_NAME
 
 # The simulators are module-scoped, so their tests share the module event loop.
 in_module_loop = pytest.mark.asyncio(loop_scope="module")

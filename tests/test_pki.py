@@ -22,28 +22,24 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from leis import pki
-from leis.agreements import SEED_AGENCY_IDS, Registry, load_registry, write_seed_registry
 from leis.cli import main
-from leis.pki import (
+from leis.common.tls import (
     BROKER_CLIENT_IDENTITY,
-    SERVER_NAMES,
     CertFiles,
     PkiError,
-    RevocationList,
     agency_client_name,
     agency_identity,
-    certificate_plan,
     channel_credentials,
     channel_credentials_from_files,
-    create_ca,
     identity_from_pem,
-    init_pki,
-    issue_client_certificate,
     peer_identity,
-    revoke,
     server_credentials,
 )
+from leis.common.vocab import SEED_AGENCY_IDS
+from leis.pki import ca
+from leis.pki.ca import SERVER_NAMES, certificate_plan, create_ca, init_pki, issue_client_certificate
+from leis.pki.revocation import RevocationList, revoke
+from leis.registry.agreements import Registry, load_registry, write_seed_registry
 
 WHOAMI = "/leis.test.v1.WhoAmIService/WhoAmI"
 GOOD_CLIENTS = (
@@ -260,7 +256,7 @@ def test_init_into_empty_directory(tmp_path: Path) -> None:
 
 
 def test_init_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = pki.issue_client_certificate
+    real = ca.issue_client_certificate
     calls = 0
 
     def failing(*args: object, **kwargs: object) -> CertFiles:
@@ -270,7 +266,7 @@ def test_init_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
             raise PkiError("disk full")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pki, "issue_client_certificate", failing)
+    monkeypatch.setattr(ca, "issue_client_certificate", failing)
     with pytest.raises(PkiError, match="disk full"):
         init_pki(tmp_path / "pki")
     assert list(tmp_path.iterdir()) == []

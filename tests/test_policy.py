@@ -10,9 +10,9 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leis import policy
-from leis.errors import InvalidArgument, PermissionDenied, ResourceExhausted
-from leis.v1 import federated_search_service_pb2, query_service_pb2, subject_pb2
+from leis.common.errors import InvalidArgument, PermissionDenied, ResourceExhausted
+from leis.rules import policy
+from leis_api.v1 import federated_search_service_pb2, query_service_pb2, subject_pb2
 
 TODAY = date(2026, 6, 15)
 

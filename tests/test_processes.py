@@ -35,14 +35,15 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from clients.partner_client import PartnerClient
 from leis.audit import EventRow, open_store, resolve_keys, verify_store
-from leis.paths import LeisHome
-from leis.pki import CA_CERT, agency_client_name, channel_credentials
-from leis.tracestore import StoredSpan, TraceStoreError, read_all_spans_text, read_trace
-from leis.v1 import query_service_pb2 as query_pb
-from leis.v1 import records_pb2, subject_pb2
-from sources.synth.showcase import showcase
+from leis.common.paths import LeisHome
+from leis.common.tls import CA_CERT, agency_client_name, channel_credentials
+from leis.common.tracestore import TraceStoreError
+from leis.ops.traces import StoredSpan, read_all_spans_text, read_trace
+from leis_api.partner_client import PartnerClient
+from leis_api.v1 import query_service_pb2 as query_pb
+from leis_api.v1 import records_pb2, subject_pb2
+from leis_sim.synth.showcase import showcase
 
 LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
 NDEX_ORI = "WVFBI9900"

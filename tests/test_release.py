@@ -11,9 +11,9 @@ from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leis import merge, release
-from leis.source.v1 import source_service_pb2 as source_pb
-from leis.v1 import query_service_pb2, records_pb2, subject_pb2
+from leis.rules import merge, release
+from leis_api.source.v1 import source_service_pb2 as source_pb
+from leis_api.v1 import query_service_pb2, records_pb2, subject_pb2
 
 EID = records_pb2.SOURCE_SYSTEM_EID
 TECS = records_pb2.SOURCE_SYSTEM_TECS

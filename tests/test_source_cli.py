@@ -10,10 +10,10 @@ from pathlib import Path
 
 import grpc
 
-from leis.pki import BROKER_CLIENT_NAME, channel_credentials
-from leis.source.v1 import source_service_pb2 as source_pb
-from leis.source.v1 import source_service_pb2_grpc as source_grpc
-from leis.v1 import subject_pb2 as S
+from leis.common.tls import BROKER_CLIENT_NAME, channel_credentials
+from leis_api.source.v1 import source_service_pb2 as source_pb
+from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
+from leis_api.v1 import subject_pb2 as S
 
 
 def test_cli_seed_then_serve_until_sigterm(tmp_path: Path, pki_dir: Path) -> None:

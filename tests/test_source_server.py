@@ -17,13 +17,13 @@ import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from leis.errors import details_of
-from leis.pki import BROKER_CLIENT_NAME, agency_client_name, channel_credentials
-from leis.source.v1 import source_service_pb2 as source_pb
-from leis.source.v1 import source_service_pb2_grpc as source_grpc
-from leis.v1 import records_pb2, subject_pb2
-from sources.server import SERVICE_NAME, RunningSource, start_source
-from sources.synth.showcase import REMARKS_MARKER, showcase
+from leis.common.errors import details_of
+from leis.common.tls import BROKER_CLIENT_NAME, agency_client_name, channel_credentials
+from leis_api.source.v1 import source_service_pb2 as source_pb
+from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
+from leis_api.v1 import records_pb2, subject_pb2
+from leis_sim.sources.server import SERVICE_NAME, RunningSource, start_source
+from leis_sim.synth.showcase import REMARKS_MARKER, showcase
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 pytestmark = in_module_loop
@@ -108,7 +108,7 @@ async def test_a_certificate_from_another_ca_fails_the_handshake(
     sources: dict[str, RunningSource], pki_dir: Path, bad_certs: dict[str, object]
 ) -> None:
     other = bad_certs["other_ca"]
-    from leis.pki import CA_CERT, channel_credentials_from_files
+    from leis.common.tls import CA_CERT, channel_credentials_from_files
 
     credentials = channel_credentials_from_files(pki_dir / CA_CERT, other)  # type: ignore[arg-type]
     async with grpc.aio.secure_channel(f"127.0.0.1:{sources['eid'].port}", credentials) as channel:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from leis.source.v1.source_service_pb2 import SUBJECT_ROLE_ARRESTEE as ARRESTEE
-from leis.v1 import subject_pb2
-from sources import matching
-from sources.seed import seed_sources, source_paths
-from sources.store import (
+from leis_api.source.v1.source_service_pb2 import SUBJECT_ROLE_ARRESTEE as ARRESTEE
+from leis_api.v1 import subject_pb2
+from leis_sim.sources import matching
+from leis_sim.sources.seed import seed_sources, source_paths
+from leis_sim.sources.store import (
     LOOKUPS,
     MIN_CANDIDATES,
     PHOTO_LOOKUP,
@@ -22,8 +22,8 @@ from sources.store import (
     StoreError,
     read_meta,
 )
-from sources.synth.model import Name, PersonView, RecordSpec
-from sources.synth.showcase import COMMON_NAME_COUNT, showcase
+from leis_sim.synth.model import Name, PersonView, RecordSpec
+from leis_sim.synth.showcase import COMMON_NAME_COUNT, showcase
 
 PERSONS = 1500
 

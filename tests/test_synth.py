@@ -8,15 +8,15 @@ from datetime import date
 
 import pytest
 
-from leis import normalize
-from leis.source.v1 import source_service_pb2 as source_pb
-from leis.v1 import records_pb2
-from sources import matching
-from sources.store import record_proto
-from sources.synth import identifiers as ids
-from sources.synth.model import RecordSpec, WorldEntry
-from sources.synth.names import all_surnames
-from sources.synth.showcase import (
+from leis.common import normalize
+from leis_api.source.v1 import source_service_pb2 as source_pb
+from leis_api.v1 import records_pb2
+from leis_sim.sources import matching
+from leis_sim.sources.store import record_proto
+from leis_sim.synth import identifiers as ids
+from leis_sim.synth.model import RecordSpec, WorldEntry
+from leis_sim.synth.names import all_surnames
+from leis_sim.synth.showcase import (
     COMMON_NAME_COUNT,
     REMARKS_MARKER,
     SHOWCASE,
@@ -24,7 +24,7 @@ from sources.synth.showcase import (
     reserved_numbers,
     showcase,
 )
-from sources.synth.world import generate
+from leis_sim.synth.world import generate
 
 PERSONS = 2000
 

@@ -23,20 +23,20 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode
 
 from leis.cli import main
-from leis.pki import channel_credentials, server_credentials
-from leis.source.v1 import source_service_pb2 as source_pb
-from leis.source.v1 import source_service_pb2_grpc as source_grpc
-from leis.telemetry import (
-    LEIS_RECORD_COUNT,
-    LEIS_SOURCE,
+from leis.common.redact import LEIS_RECORD_COUNT, LEIS_SOURCE
+from leis.common.tls import channel_credentials, server_credentials
+from leis.common.tracestore import TraceStoreError
+from leis.common.tracing import (
     TracingClientInterceptor,
     TracingServerInterceptor,
     inject_metadata,
     trace_id_hex,
     tracer_provider,
 )
-from leis.tracestore import TraceStoreError, read_all_spans, read_all_spans_text, read_trace
-from leis.v1 import subject_pb2
+from leis.ops.traces import read_all_spans, read_all_spans_text, read_trace
+from leis_api.source.v1 import source_service_pb2 as source_pb
+from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
+from leis_api.v1 import subject_pb2
 
 CANARY_NAME = "Quillon Zephyrine Marblethwaite"
 CANARY_SSN = "987-65-4329"
@@ -316,7 +316,7 @@ def test_inject_and_extract_round_trip() -> None:
     provider = tracer_provider("svc", otlp=False)
     with provider.get_tracer("t").start_as_current_span("s") as span:
         metadata = inject_metadata()
-    from leis.telemetry import extract_context
+    from leis.common.tracing import extract_context
 
     parent = trace.get_current_span(extract_context(metadata)).get_span_context()
     assert parent.trace_id == span.get_span_context().trace_id
@@ -387,7 +387,7 @@ def test_otlp_export_with_standard_settings(
 
 
 def test_no_otlp_exporter_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from leis.telemetry import otlp_configured
+    from leis.common.tracing import otlp_configured
 
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)

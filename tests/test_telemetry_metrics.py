@@ -14,10 +14,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from leis.logging_setup import REDACTED, configure_logging
-from leis.metrics import HandshakeMonitor, Metrics
-from leis.pki import CertFiles, channel_credentials, channel_credentials_from_files
-from leis.telemetry import tracer_provider
+from leis.common.logs import REDACTED, configure_logging
+from leis.common.tls import CertFiles, channel_credentials, channel_credentials_from_files
+from leis.common.tracing import tracer_provider
+from leis.ops.metrics import HandshakeMonitor, Metrics
 
 CANARY_NAME = "Quillon Zephyrine Marblethwaite"
 CANARY_SSN = "987-65-4329"

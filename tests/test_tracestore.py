@@ -12,15 +12,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from leis.cli import main
-from leis.tracestore import (
-    SqliteSpanExporter,
-    StoredSpan,
-    parse_since,
-    read_all_spans,
-    read_trace,
-    render_trace,
-    slowest_roots,
-)
+from leis.common.tracestore import SqliteSpanExporter
+from leis.ops.traces import StoredSpan, parse_since, read_all_spans, read_trace, render_trace, slowest_roots
 
 MS = 1_000_000
 

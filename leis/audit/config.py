@@ -31,7 +31,7 @@ from typing import Any
 
 from leis.audit.errors import AuditConfigError
 from leis.audit.store import HOLD_COLUMNS, LegalHolds
-from leis.paths import LeisHome
+from leis.common.paths import LeisHome
 
 DEFAULT_RETENTION_DAYS = 2555
 

@@ -393,7 +393,7 @@ def default_key_file(target: str | Path) -> Path:
     kind, where = parse_target(target)
     if kind == "sqlite":
         return Path(where).resolve().parent / "audit.key"
-    from leis.paths import LeisHome
+    from leis.common.paths import LeisHome
 
     return LeisHome.from_env().root / "audit.key"
 

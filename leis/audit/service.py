@@ -30,7 +30,7 @@ from leis.audit.model import AuditRecord, EventRow
 from leis.audit.review import build_report, render_text
 from leis.audit.store import Cursor, SearchFilter
 from leis.audit.verify import verify_store
-from leis.errors import (
+from leis.common.errors import (
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -41,9 +41,9 @@ from leis.errors import (
     Unavailable,
     abort,
 )
-from leis.pki import AUDITOR_IDENTITY, peer_identity
-from leis.v1 import audit_service_pb2 as pb
-from leis.v1 import audit_service_pb2_grpc, subject_pb2
+from leis.common.tls import AUDITOR_IDENTITY, peer_identity
+from leis_api.v1 import audit_service_pb2 as pb
+from leis_api.v1 import audit_service_pb2_grpc, subject_pb2
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Authorize = Callable[[Any], str | None]

@@ -1,0 +1,129 @@
+"""Who is calling (R-ID-1, R-ID-3, R-SEC-2): TLS peer certificate → agreement → principal.
+
+The handshake already proved the certificate chains to the trust bundle and is
+in date (``require_client_auth=True``). Here the broker checks revocation (gRPC
+Python has no CRL option), maps the certificate to its agreement, enforces the
+agreement's status and effective dates and the role the method needs, and checks
+the ORI the partner asserts for its end user.
+
+``UNAUTHENTICATED``: no verified certificate, or a revoked one.
+``PERMISSION_DENIED``: a known certificate without the right.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import grpc
+
+from leis.common.errors import PermissionDenied, Unauthenticated
+from leis.common.tls import CRL_FILE, CertIdentity, PkiError, peer_identity
+from leis.pki.revocation import RevocationList
+from leis.registry.agreements import Agreement, Registry, Role
+
+log = logging.getLogger("leis.identity")
+
+# Which registry role may call which service; everything else is denied.
+SERVICE_ROLES: dict[str, Role] = {
+    "leis.v1.QueryService": Role.PARTNER,
+    "leis.v1.FederatedSearchService": Role.ANALYST,
+    "leis.v1.AuditService": Role.AUDITOR,
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A verified caller: its certificate, its agreement and the end user it asserts."""
+
+    identity: CertIdentity
+    agreement: Agreement
+
+    @property
+    def agency_id(self) -> str:
+        return self.agreement.agency_id
+
+
+def service_of(method: str) -> str:
+    """``/leis.v1.QueryService/Search`` → ``leis.v1.QueryService``."""
+    return method.lstrip("/").split("/", 1)[0]
+
+
+class IdentityResolver:
+    """Resolves the principal of a call against the current registry and CRL."""
+
+    def __init__(
+        self,
+        registry: Callable[[], Registry],
+        revocations: Callable[[], RevocationList],
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        self._registry = registry
+        self._revocations = revocations
+        self._today = today
+
+    def resolve(self, context: grpc.aio.ServicerContext, method: str) -> Principal:  # type: ignore[type-arg]
+        """The caller's principal, or a refusal (raises)."""
+        identity = peer_identity(context)
+        if identity is None:
+            raise Unauthenticated(
+                "NO_CLIENT_CERTIFICATE", "no verified client certificate on this connection"
+            )
+        if self._revocations().is_revoked(identity):
+            raise Unauthenticated("CERTIFICATE_REVOKED", "the client certificate has been revoked")
+        agreement = self._registry().for_identity(identity)
+        if agreement is None:
+            raise PermissionDenied("NO_AGREEMENT", "no registered agreement for this client certificate")
+        reason = agreement.inactive_reason(self._today())
+        if reason is not None:
+            raise PermissionDenied(
+                reason, f"the agreement of {agreement.agency_id} is not in force ({reason})"
+            )
+        needed = SERVICE_ROLES.get(service_of(method))
+        if needed is None or agreement.role != needed:
+            raise PermissionDenied(
+                "ROLE_NOT_PERMITTED", f"agreement {agreement.agency_id} may not call {service_of(method)}"
+            )
+        return Principal(identity=identity, agreement=agreement)
+
+
+class RevocationHolder:
+    """The CRL in force: re-read when ``crl.pem`` changes (checked at most every ``interval``).
+
+    A revocation takes effect without restart (R-SEC-2). A CRL that no longer loads
+    (bad signature, stale, unreadable) is refused and the previous one stays in force.
+    """
+
+    def __init__(
+        self, pki_dir: Path, interval_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._pki_dir = pki_dir
+        self._path = pki_dir / CRL_FILE
+        self._interval = interval_seconds
+        self._clock = clock
+        self._current = RevocationList.load(pki_dir)
+        self._stamp = self._file_stamp()
+        self._checked = clock()
+
+    def _file_stamp(self) -> tuple[int, int]:
+        stat = self._path.stat()
+        return stat.st_mtime_ns, stat.st_size
+
+    def current(self) -> RevocationList:
+        """The revocation list in force now."""
+        now = self._clock()
+        if now - self._checked >= self._interval:
+            self._checked = now
+            try:
+                stamp = self._file_stamp()
+                if stamp != self._stamp:
+                    self._current = RevocationList.load(self._pki_dir)
+                    self._stamp = stamp
+                    log.info("certificate revocation list reloaded")
+            except (OSError, PkiError) as exc:
+                log.error("certificate revocation list change refused, keeping the previous one: %s", exc)
+        return self._current

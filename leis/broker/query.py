@@ -1,0 +1,168 @@
+"""``leis.v1.QueryService``: fan-out, release, merge, photos, response (DESIGN steps 5-8, 10).
+
+By the time a call reaches this handler the chain has recorded it, identified
+the caller and validated the query. Release rules run on every record before
+anything is counted, ranked or merged (R-REL-6); photos are fetched only for
+the subjects being released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import grpc
+
+from leis.broker.config import BrokerConfig
+from leis.broker.context import Disclosure, current_call
+from leis.broker.hub import PHOTO_SOURCE, SOURCE_SYSTEMS, SourceHub, SourceOutcome
+from leis.broker.identity import Principal
+from leis.common.errors import Unavailable
+from leis.rules.merge import merge_and_rank, source_statuses
+from leis.rules.release import ReleasedRecord, release_notice, release_records
+from leis_api.v1 import query_service_pb2 as query_pb
+from leis_api.v1 import query_service_pb2_grpc as query_grpc
+from leis_api.v1 import records_pb2, subject_pb2
+
+QUERY_CATEGORIES = (
+    subject_pb2.QUERY_CATEGORY_NAME,
+    subject_pb2.QUERY_CATEGORY_IDENTIFIER,
+    subject_pb2.QUERY_CATEGORY_ADDRESS,
+    subject_pb2.QUERY_CATEGORY_INCIDENT,
+)
+SOURCE_STATES = {
+    SourceOutcome.ANSWERED: query_pb.SOURCE_STATE_ANSWERED,
+    SourceOutcome.UNAVAILABLE: query_pb.SOURCE_STATE_UNAVAILABLE,
+    SourceOutcome.TIMED_OUT: query_pb.SOURCE_STATE_TIMED_OUT,
+}
+DIRECTIONS = {
+    "TWO_WAY": query_pb.SHARING_DIRECTION_TWO_WAY,
+    "ONE_WAY": query_pb.SHARING_DIRECTION_ONE_WAY,
+}
+
+
+class QueryService(query_grpc.QueryServiceServicer):
+    """Inbound search for partner Information Sharing Services (SPEC section 3)."""
+
+    def __init__(
+        self, config: BrokerConfig, hub: SourceHub, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._config = config
+        self._hub = hub
+        self._now = now
+
+    async def Search(
+        self,
+        request: query_pb.SearchRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> query_pb.SearchResponse:
+        state = current_call()
+        principal, query = _principal(state.principal), state.query
+        if query is None:
+            raise RuntimeError("search reached the handler without a validated query")
+        answers = await self._hub.search(query.subject, state.audit_reference)
+        if all(a.outcome is not SourceOutcome.ANSWERED for a in answers):
+            raise Unavailable("SOURCES_UNAVAILABLE", "no source system answered; try again later")
+        retrieved = self._now()
+        profile = principal.agreement.release_profile
+        released: list[ReleasedRecord] = []
+        for answer in answers:
+            if answer.outcome is SourceOutcome.ANSWERED:
+                released.extend(
+                    release_records(answer.records, answer.system, profile, query=query.subject).released
+                )
+        merged = merge_and_rank(released, self._config.max_results, retrieved)
+        subject_ids = [sid for person in merged.persons for sid in person.subject_ids]
+        states = {answer.system: SOURCE_STATES[answer.outcome] for answer in answers}
+        photos: tuple[records_pb2.BookingPhoto, ...] = ()
+        states[SOURCE_SYSTEMS[PHOTO_SOURCE]] = query_pb.SOURCE_STATE_NOT_QUERIED
+        if subject_ids:
+            outcome, photos = await self._hub.photos(subject_ids)
+            states[SOURCE_SYSTEMS[PHOTO_SOURCE]] = SOURCE_STATES[outcome]
+        persons = [person.to_proto(photos) for person in merged.persons]
+        statuses = source_statuses(
+            merged.persons, states, photo_count=sum(len(p.booking_photos) for p in persons)
+        )
+        response = query_pb.SearchResponse(
+            persons=persons,
+            narrow_query_required=merged.narrow_query_required,
+            source_statuses=statuses,
+            notice=release_notice(retrieved),
+            audit_reference=state.audit_reference,
+            trace_id=state.trace_id,
+        )
+        state.disclosure = _disclosure(response)
+        return response
+
+    async def GetCapabilities(
+        self,
+        request: query_pb.GetCapabilitiesRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> query_pb.GetCapabilitiesResponse:
+        state = current_call()
+        agreement = _principal(state.principal).agreement
+        available = await self._hub.availability()
+        statuses = [
+            query_pb.SourceStatus(
+                source=SOURCE_SYSTEMS[name],
+                state=query_pb.SOURCE_STATE_ANSWERED if up else query_pb.SOURCE_STATE_UNAVAILABLE,
+            )
+            for name, up in available.items()
+        ]
+        response = query_pb.GetCapabilitiesResponse(
+            agency_id=agreement.agency_id,
+            agency_name=agreement.name,
+            sharing_direction=DIRECTIONS[str(agreement.direction)],
+            query_categories=QUERY_CATEGORIES,
+            permitted_purposes=[
+                subject_pb2.Purpose.Name(number)
+                for number in sorted(
+                    subject_pb2.Purpose.Value(f"PURPOSE_{p}") for p in agreement.permitted_purposes
+                )
+            ],
+            permitted_oris=list(agreement.permitted_oris),
+            notice=release_notice(self._now()),
+            source_statuses=statuses,
+            max_results=self._config.max_results,
+            agreement_version=agreement.version,
+        )
+        state.disclosure = Disclosure()
+        return response
+
+
+def _principal(principal: Principal | None) -> Principal:
+    if principal is None:
+        raise RuntimeError("handler reached without a principal")
+    return principal
+
+
+def _disclosure(response: query_pb.SearchResponse) -> Disclosure:
+    """What this response discloses, for the RESPONSE_SENT audit event (R-AUD-1)."""
+    record_ids = tuple(ref.record_id for person in response.persons for ref in person.sources)
+    fields = sorted(
+        {field.name for person in response.persons for field, _ in person.ListFields()}
+        - {"result_id", "match_score", "matched_fields", "sources"}
+    )
+    systems = sorted(
+        {records_pb2.SourceSystem.Name(ref.source) for person in response.persons for ref in person.sources}
+    )
+    content = {
+        "persons": [
+            {
+                "result_id": p.result_id,
+                "name": p.name.full_name,
+                "date_of_birth": p.date_of_birth,
+                "record_ids": [ref.record_id for ref in p.sources],
+                "photo_ids": [photo.photo_id for photo in p.booking_photos],
+            }
+            for p in response.persons
+        ],
+        "narrow_query_required": response.narrow_query_required,
+    }
+    return Disclosure(
+        record_ids=record_ids,
+        released_fields=tuple(fields),
+        source_systems=tuple(systems),
+        person_count=len(response.persons),
+        content=content,
+    )

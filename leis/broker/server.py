@@ -1,0 +1,237 @@
+"""``leis serve``: assembles and runs the broker (grpc.aio, mTLS on every hop, R-SEC-1).
+
+The chain order is fixed here and only here: tracing → audit → identity → policy
+(see leis/interceptors.py). Health and reflection are served beside the LEIS
+services (R-OBS-4); shutdown finishes in-flight calls within the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message_factory import GetMessageClass
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.sdk.trace import TracerProvider
+
+from leis.audit import AuditLog, AuditRecord, open_audit_log
+from leis.audit.service import AuditServicer
+from leis.broker.config import BrokerConfig
+from leis.broker.hub import InterceptorFactory, SourceHub
+from leis.broker.identity import IdentityResolver, RevocationHolder
+from leis.broker.interceptors import (
+    AuditInterceptor,
+    IdentityInterceptor,
+    PolicyInterceptor,
+    TracingInterceptor,
+    lenient_deserializer,
+)
+from leis.broker.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
+from leis.broker.query import QueryService
+from leis.common.tls import channel_credentials
+from leis.common.tracing import tracer_provider
+from leis.ops.metrics import Metrics
+from leis.registry.agreements import Registry
+from leis.registry.reload import RegistryHolder
+from leis.rules.policy import RateLimiter, RateSpec
+from leis_api.v1 import audit_service_pb2, federated_search_service_pb2, query_service_pb2
+
+log = logging.getLogger("leis.broker")
+
+SERVED_SERVICES = (
+    query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
+    federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"].full_name,
+    audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+)
+
+
+@dataclass
+class Broker:
+    """A running broker and everything it owns."""
+
+    server: grpc.aio.Server
+    port: int
+    hub: SourceHub
+    partners: PartnerChannels
+    registry: RegistryHolder
+    audit_log: AuditLog
+    health: health.aio.HealthServicer  # type: ignore[name-defined]
+    tracer_provider: TracerProvider
+    metrics: Metrics
+    metrics_address: tuple[str, int] | None
+    grace_seconds: float
+
+    async def stop(self) -> None:
+        """Graceful shutdown: refuse new calls, finish in-flight ones, then close."""
+        for name in (*SERVED_SERVICES, ""):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.registry.stop()
+        await self.server.stop(self.grace_seconds)
+        await self.hub.close()
+        await self.partners.close()
+        await self.audit_log.close()
+        self.tracer_provider.shutdown()
+        self.metrics.shutdown()
+
+
+def add_service(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> None:
+    """Register a servicer's unary methods with lenient request parsing (see ``lenient_deserializer``)."""
+    handlers = {
+        method.name: grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=lenient_deserializer(GetMessageClass(method.input_type)),
+            response_serializer=GetMessageClass(method.output_type).SerializeToString,
+        )
+        for method in service.methods
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+
+
+def rate_limiter(config: BrokerConfig) -> RateLimiter:
+    """The per-user and per-agency token buckets from configuration."""
+    limits = config.rate_limits
+    return RateLimiter(
+        per_user=RateSpec(rate_per_second=limits.user_per_minute / 60, burst=limits.user_burst),
+        per_agency=RateSpec(rate_per_second=limits.agency_per_minute / 60, burst=limits.agency_burst),
+    )
+
+
+def _registry_change_hook(audit_log: AuditLog):  # type: ignore[no-untyped-def]
+    async def record(old: Registry, new: Registry) -> None:
+        changed = sorted(
+            {a.agency_id for a in new.agreements if old.get(a.agency_id) != a}
+            | {a.agency_id for a in old.agreements if new.get(a.agency_id) is None}
+        )
+        await audit_log.append(
+            AuditRecord(
+                event_type="REGISTRY_CHANGED",
+                direction="INTERNAL",
+                method="registry.reload",
+                outcome="OK",
+                status_code="OK",
+                reason="REGISTRY_RELOADED",
+                source_systems=tuple(changed),
+                content={
+                    "old_version": old.version,
+                    "new_version": new.version,
+                    "old_digest": old.digest,
+                    "new_digest": new.digest,
+                    "changed_agreements": changed,
+                },
+            )
+        )
+
+    return record
+
+
+async def start_broker(
+    config: BrokerConfig,
+    *,
+    audit_log: AuditLog | None = None,
+    channels: Mapping[str, grpc.aio.Channel] | None = None,
+    client_interceptors: InterceptorFactory = lambda name: (),
+    provider: TracerProvider | None = None,
+) -> Broker:
+    """Start the broker on ``config.listen`` (port 0 picks a free port).
+
+    ``client_interceptors`` are added to every channel to a source or partner
+    (tests count calls with them); CLIENT spans are created inline by the hub.
+    """
+    provider = provider or tracer_provider("leis-broker", store_path=config.home.traces_db)
+    metrics = Metrics("leis-broker")
+    client_tracer = provider.get_tracer("leis.client")
+    audit_log = audit_log or await open_audit_log(config.resolved_audit_url)
+    registry = RegistryHolder(config.registry_path, on_change=_registry_change_hook(audit_log))
+    revocations = RevocationHolder(config.pki_dir)
+    broker_credentials = channel_credentials(config.pki_dir, "broker-client")
+    hub = SourceHub(
+        config.sources,
+        broker_credentials,
+        interceptors=client_interceptors,
+        channels=channels,
+        metrics=metrics,
+        tracer=client_tracer,
+    )
+    partners = PartnerChannels(broker_credentials, client_interceptors, client_tracer)
+    interceptors = [
+        TracingInterceptor(provider.get_tracer("leis.broker"), metrics),
+        AuditInterceptor(audit_log, metrics, registry.current),
+        IdentityInterceptor(IdentityResolver(registry.current, revocations.current)),
+        PolicyInterceptor(rate_limiter(config)),
+    ]
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", config.max_request_bytes),
+            ("grpc.max_send_message_length", 32 * 1024 * 1024),
+        ],
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+    )
+    add_service(
+        server, QueryService(config, hub), query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
+    )
+    add_service(
+        server,
+        FederatedSearchService(
+            registry.current, partners, audit_log, OutboundConfig(deadline_ms=config.outbound_deadline_ms)
+        ),
+        federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"],
+    )
+    add_service(
+        server,
+        AuditServicer(audit_log, known_agencies=lambda: [a.agency_id for a in registry.current().agreements]),
+        audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"],
+    )
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (
+            *SERVED_SERVICES,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    # Dynamic credentials let the handshake monitor count TLS handshake failures (R-SEC-2).
+    port = server.add_secure_port(
+        config.listen, metrics.handshakes.server_credentials(config.pki_dir, "broker")
+    )
+    await server.start()
+    for name in (*SERVED_SERVICES, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    registry.start(config.registry_poll_seconds)
+    metrics_address = metrics.start_server(config.metrics_port) if config.metrics_port is not None else None
+    log.info("broker listening on port %d", port)
+    if metrics_address is not None:
+        log.info("metrics on http://%s:%d/metrics", *metrics_address)
+    return Broker(
+        server,
+        port,
+        hub,
+        partners,
+        registry,
+        audit_log,
+        health_servicer,
+        provider,
+        metrics,
+        metrics_address,
+        config.grace_seconds,
+    )
+
+
+async def serve_forever(config: BrokerConfig) -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    broker = await start_broker(config)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("shutting down; finishing in-flight calls")
+    await broker.stop()

@@ -1,0 +1,401 @@
+"""``leis audit``: verify, purge, report, export, verify-export, search, init-key, init-db.
+
+The log is found from ``--url``, else ``audit.toml``'s ``url``, else the broker's
+``audit_url`` (default ``$LEIS_HOME/audit.db``). Exit status: 0 success, 1 the
+log or export does not verify, 2 the command could not run (clear message).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from leis.audit.config import AuditSettings, load_audit_settings
+from leis.audit.crypto import AuditKeys, load_key_file, public_key_from_b64, public_key_id
+from leis.audit.errors import AuditConfigError, AuditUnavailable
+from leis.audit.log import AuditLog, now_us, open_audit_log
+from leis.audit.model import us_from_datetime
+from leis.audit.store import SearchFilter
+from leis.common.paths import LeisHome
+
+EXIT_BROKEN = 1
+EXIT_ERROR = 2
+
+
+def _settings(args: argparse.Namespace) -> tuple[LeisHome, AuditSettings]:
+    home = LeisHome(Path(args.home).resolve()) if args.home else LeisHome.from_env()
+    return home, load_audit_settings(home)
+
+
+def _url(args: argparse.Namespace, home: LeisHome, settings: AuditSettings, *, owner: bool = False) -> str:
+    if args.url:
+        return str(args.url)
+    if owner and settings.owner_url:
+        return settings.owner_url
+    if settings.url:
+        return settings.url
+    from leis.broker.config import load_config
+
+    return load_config(home).resolved_audit_url
+
+
+async def _open(args: argparse.Namespace, *, writable: bool = False, owner: bool = False) -> AuditLog:
+    home, settings = _settings(args)
+    key_file = Path(args.key_file) if getattr(args, "key_file", None) else settings.key_file
+    return await open_audit_log(
+        _url(args, home, settings, owner=owner),
+        key_file=key_file,
+        chain_id=settings.chain_id or None,
+        create=writable,
+        writable=writable,
+        checkpoint_every_events=settings.checkpoint_every_events,
+        checkpoint_every_seconds=settings.checkpoint_every_seconds,
+    )
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    try:
+        return asyncio.run(main())
+    except (AuditUnavailable, ValueError) as exc:
+        print(f"leis audit: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _when(text: str | None, now: datetime) -> int | None:
+    from leis.audit.review import parse_since
+
+    return us_from_datetime(parse_since(text, now)) if text else None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from leis.audit.verify import verify_store
+
+    async def main() -> int:
+        log = await _open(args)
+        try:
+            witness = _read_witness(Path(args.witness), log.log_id) if args.witness else None
+            started = time.perf_counter()
+            report = await log.run(lambda: verify_store(log.store, log.keys, witness=witness))
+            elapsed = time.perf_counter() - started
+        finally:
+            await log.close()
+        rate = report.events_checked / elapsed if elapsed > 0 else 0.0
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "intact": report.intact,
+                        "events_checked": report.events_checked,
+                        "checkpoints_checked": report.checkpoints_checked,
+                        "gaps_checked": report.gaps_checked,
+                        "problems": [p.__dict__ for p in report.problems],
+                        "chains": {
+                            c: {**s.__dict__, "unanchored": s.unanchored} for c, s in report.chains.items()
+                        },
+                    },
+                    indent=2,
+                )
+            )
+        for problem in report.problems:
+            print(f"BROKEN: {problem.describe()}", file=sys.stderr)
+        if not report.intact:
+            return EXIT_BROKEN
+        if not args.json:
+            print(
+                f"audit log intact: {report.events_checked} events in {len(report.chains)} chain(s), "
+                f"{report.checkpoints_checked} checkpoints, {report.gaps_checked} purge gaps "
+                f"({rate:,.0f} events/s)"
+            )
+            for chain, status in report.chains.items():
+                print(
+                    f"  chain {chain}: head seq {status.head_seq}, "
+                    f"signed up to seq {status.last_checkpoint_seq}"
+                    f" ({status.unanchored} after the last checkpoint)"
+                )
+        if args.witness:
+            heads = {
+                c: {"seq": s.head_seq, "hash": s.head_hash} for c, s in report.chains.items() if s.head_seq
+            }
+            body = {"log_id": log.log_id, "chains": heads}
+            _write_atomic(Path(args.witness), (json.dumps(body, indent=2) + "\n").encode())
+        return 0
+
+    return _run(main)
+
+
+def _read_witness(path: Path, log_id: str) -> dict[str, tuple[int, str]]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["log_id"] != log_id:
+            raise AuditConfigError(f"{path}: witness belongs to another audit log")
+        return {str(c): (int(h["seq"]), str(h["hash"])) for c, h in data["chains"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AuditConfigError(f"{path}: not a witness file written by `leis audit verify`") from exc
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    from leis.audit.retention import purge
+
+    async def main() -> int:
+        _, settings = _settings(args)
+        days = args.retention_days or settings.retention_days
+        log = await _open(args, writable=True, owner=True)
+        try:
+            result = await purge(
+                log, retention=timedelta(days=days), holds=settings.holds, dry_run=args.dry_run
+            )
+        finally:
+            await log.close()
+        verb = "would purge" if args.dry_run else "purged"
+        print(f"{verb} {result.total} events older than {days} days in {result.gaps} gap(s)")
+        for chain, count in sorted(result.deleted.items()):
+            print(f"  chain {chain}: {count}")
+        if result.event is not None:
+            print(f"recorded as PURGE event {result.event.event_id}")
+        return 0
+
+    return _run(main)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from leis.audit.review import build_report, render_text
+
+    async def main() -> int:
+        now = datetime.now(UTC)
+        start = _when(args.since, now)
+        end = _when(args.until, now) or us_from_datetime(now)
+        if start is None or start >= end:
+            raise ValueError("--since must be before --until")
+        log = await _open(args)
+        try:
+            report = await log.run(lambda: build_report(log.store, start, end, timezone=args.tz))
+        finally:
+            await log.close()
+        text = json.dumps(report, indent=2) + "\n" if args.json else render_text(report)
+        if args.output:
+            _write_atomic(Path(args.output), text.encode())
+        else:
+            sys.stdout.write(text)
+        return 0
+
+    return _run(main)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from leis.audit.export import export_agency
+
+    async def main() -> int:
+        now = datetime.now(UTC)
+        start = _when(args.since, now) or 0
+        end = _when(args.until, now) or us_from_datetime(now) + 1
+        log = await _open(args)
+        try:
+            bundle, count = await log.run(
+                lambda: export_agency(
+                    log.store, log.keys, args.agency, start_us=start, end_us=end, created_us=now_us()
+                )
+            )
+        finally:
+            await log.close()
+        _write_atomic(Path(args.output), bundle)
+        print(f"exported {count} events of agency {args.agency} to {args.output}")
+        return 0
+
+    return _run(main)
+
+
+def _cmd_verify_export(args: argparse.Namespace) -> int:
+    from leis.audit.export import verify_export
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"leis audit: {args.file}: cannot read ({exc.strerror})", file=sys.stderr)
+        return EXIT_ERROR
+    trusted = None
+    try:
+        if args.public_key:
+            public = public_key_from_b64(args.public_key, "--public-key")
+            trusted = {public_key_id(public): public}
+        else:
+            home, settings = _settings(args)
+            path = Path(args.key_file) if args.key_file else settings.key_file or home.root / "audit.key"
+            if args.key_file or path.exists():
+                trusted = dict(load_key_file(path).trusted)
+    except AuditConfigError as exc:
+        print(f"leis audit: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    check = verify_export(data, trusted)
+    if not check.ok:
+        print(f"EXPORT INVALID: {args.file}: {check.problem}", file=sys.stderr)
+        return EXIT_BROKEN
+    trust = "a trusted key" if check.trusted_key else "its embedded key (compare the key id out of band)"
+    print(
+        f"export valid: {check.event_count} events of agency {check.agency_id}, "
+        f"signed by key {check.key_id} — {trust}"
+    )
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        now = datetime.now(UTC)
+        filters = SearchFilter(
+            user_id=args.user or "",
+            agency_id=args.agency or "",
+            ori=args.ori or "",
+            start_us=_when(args.since, now),
+            end_us=_when(args.until, now),
+            event_type=args.type or "",
+            outcome=args.outcome or "",
+            trace_id=args.trace_id or "",
+        )
+        log = await _open(args)
+        try:
+            rows = await log.search(filters, None, args.limit)
+        finally:
+            await log.close()
+        for row in rows:
+            print(
+                f"{row.event_time.isoformat()} {row.chain_id}#{row.seq} "
+                f"{row.event_type:<16} {row.outcome:<7} "
+                f"agency={row.agency_id or '-'} ori={row.ori or '-'} user={row.user_id or '-'} "
+                f"status={row.status_code or '-'} reason={row.reason or '-'} trace={row.trace_id or '-'} "
+                f"id={row.event_id}"
+            )
+        return 0
+
+    return _run(main)
+
+
+def _cmd_init_key(args: argparse.Namespace) -> int:
+    home, settings = _settings(args)
+    path = Path(args.key_file) if args.key_file else settings.key_file or home.root / "audit.key"
+    try:
+        keys = AuditKeys.generate()
+        keys.write(path)
+    except (AuditConfigError, OSError) as exc:
+        print(f"leis audit: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"wrote {path} (content key {keys.active_content_key}, signing key {keys.signing_key_id})")
+    return 0
+
+
+def _cmd_init_db(args: argparse.Namespace) -> int:
+    from leis.audit.log import open_store, parse_target
+    from leis.audit.postgres import PostgresAuditStore
+
+    home, settings = _settings(args)
+    url = _url(args, home, settings, owner=True)
+    if parse_target(url)[0] != "postgresql":
+        print("leis audit: init-db is for PostgreSQL; SQLite files are created on first use", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        store = open_store(url, create=True)
+        try:
+            if args.app_role and isinstance(store, PostgresAuditStore):
+                store.grant_app_role(args.app_role)
+        finally:
+            store.close()
+    except AuditUnavailable as exc:
+        print(f"leis audit: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    granted = f"; role {args.app_role} may SELECT and INSERT only" if args.app_role else ""
+    print(f"audit schema ready (log {store.log_id}){granted}")
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+
+
+def register_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``leis audit …`` to the ``leis`` command line."""
+    audit = commands.add_parser("audit", help="verify, purge, review and export the audit log")
+    sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=text, description=text)
+        parser.add_argument("--home", help="LEIS home directory (default $LEIS_HOME or ./.leis)")
+        parser.add_argument("--url", help="audit log URL: sqlite:///path or postgresql://…")
+        parser.add_argument("--key-file", help="audit key file (default: audit.key next to the log)")
+        parser.set_defaults(handler=handler)
+        return parser
+
+    verify = add("verify", _cmd_verify, "verify every hash chain, checkpoint and purge gap")
+    verify.add_argument("--witness", help="file of heads seen by earlier runs (checked, then updated)")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    purge = add("purge", _cmd_purge, "remove expired events not under legal hold (owner connection)")
+    purge.add_argument("--retention-days", type=int, help="override audit.toml retention_days")
+    purge.add_argument("--dry-run", action="store_true", help="count what would be purged")
+
+    report = add("report", _cmd_report, "weekly review of unusual use per agency and user")
+    report.add_argument("--since", default="7d", help="start: 7d, 12h, 2w or an ISO date (default 7d)")
+    report.add_argument("--until", help="end (default now)")
+    report.add_argument("--tz", default="UTC", help="time zone for off-hours (default UTC)")
+    report.add_argument("--json", action="store_true", help="JSON instead of text")
+    report.add_argument("-o", "--output", help="write to this file instead of stdout")
+
+    export = add("export", _cmd_export, "write one agency's own events as a signed file")
+    export.add_argument("--agency", required=True, help="agency id")
+    export.add_argument("--since", help="start (default: everything)")
+    export.add_argument("--until", help="end (default now)")
+    export.add_argument("-o", "--output", required=True, help="export file to write")
+
+    check = sub.add_parser("verify-export", help="check a signed export file")
+    check.add_argument("file", help="export file")
+    check.add_argument("--public-key", help="trusted signing public key (base64)")
+    check.add_argument(
+        "--key-file", help="trust the keys of this audit key file (default $LEIS_HOME/audit.key)"
+    )
+    check.add_argument("--home", help="LEIS home directory (default $LEIS_HOME or ./.leis)")
+    check.set_defaults(handler=_cmd_verify_export)
+
+    search = add("search", _cmd_search, "list events by metadata (never by content)")
+    search.add_argument("--user")
+    search.add_argument("--agency")
+    search.add_argument("--ori")
+    search.add_argument("--type", choices=_event_types())
+    search.add_argument("--outcome", choices=["OK", "REFUSED", "FAILED"])
+    search.add_argument("--trace-id")
+    search.add_argument("--since")
+    search.add_argument("--until")
+    search.add_argument("--limit", type=int, default=50)
+
+    add("init-key", _cmd_init_key, "create a new audit key file (never overwrites)")
+    init_db = add("init-db", _cmd_init_db, "create the PostgreSQL audit schema as its owner")
+    init_db.add_argument("--app-role", help="the broker's role: granted SELECT and INSERT only")
+
+
+def _event_types() -> list[str]:
+    from leis.audit.model import EventType
+
+    return [e.value for e in EventType]

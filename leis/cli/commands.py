@@ -1,0 +1,204 @@
+"""Broker-side commands: ``leis serve``, ``leis query`` (partner), ``leis search-partners`` (analyst).
+
+Heavy modules are imported inside the handlers so that ``leis --help`` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import replace
+from typing import cast
+
+import grpc
+from google.protobuf.message import Message
+
+from leis.common.errors import details_of
+from leis.common.paths import LeisHome
+from leis.common.tls import CA_CERT, agency_client_name
+from leis_api.v1 import subject_pb2
+
+PURPOSES = (
+    "CRIMINAL_LAW_ENFORCEMENT",
+    "NATIONAL_SECURITY",
+    "EMPLOYMENT_BACKGROUND_CHECK",
+    "LICENSING",
+    "BENEFITS_ELIGIBILITY",
+)
+
+
+def _subject_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", default="localhost:7051", help="broker host:port")
+    parser.add_argument("--user-id", required=True, help="the end user's id")
+    parser.add_argument("--ori", required=True, help="the end user's 9-character ORI")
+    parser.add_argument("--purpose", choices=PURPOSES, default="CRIMINAL_LAW_ENFORCEMENT")
+    name = parser.add_argument_group("name category")
+    name.add_argument("--full-name")
+    name.add_argument("--first-name")
+    name.add_argument("--middle-name")
+    name.add_argument("--last-name")
+    name.add_argument("--dob", help="date of birth YYYY-MM-DD")
+    ident = parser.add_argument_group("identifier category (one)")
+    for flag in ("ssn", "passport-number", "alien-number", "encounter-id", "driver-license-number"):
+        ident.add_argument(f"--{flag}")
+    ident.add_argument("--passport-country")
+    ident.add_argument("--driver-license-state")
+    address = parser.add_argument_group("address category")
+    address.add_argument("--full-address")
+    for flag in (
+        "street-number",
+        "street-name",
+        "secondary-unit",
+        "city",
+        "state",
+        "country",
+        "postal-code",
+        "phone-number",
+    ):
+        address.add_argument(f"--{flag}")
+    incident = parser.add_argument_group("incident category")
+    incident.add_argument("--activity-number")
+    incident.add_argument("--activity-description")
+
+
+def subject_from_args(args: argparse.Namespace) -> subject_pb2.SubjectQuery:
+    """Build the one subject from command-line flags (empty categories are left out)."""
+    subject = subject_pb2.SubjectQuery()
+    groups: tuple[tuple[Message, tuple[str, ...], dict[str, str]], ...] = (
+        (subject.name, ("full_name", "first_name", "middle_name", "last_name"), {"date_of_birth": "dob"}),
+        (
+            subject.identifier,
+            (
+                "ssn",
+                "passport_number",
+                "alien_number",
+                "encounter_id",
+                "driver_license_number",
+                "passport_country",
+                "driver_license_state",
+            ),
+            {},
+        ),
+        (
+            subject.address,
+            (
+                "full_address",
+                "street_number",
+                "street_name",
+                "secondary_unit",
+                "city",
+                "state",
+                "country",
+                "postal_code",
+                "phone_number",
+            ),
+            {},
+        ),
+        (subject.incident, ("activity_number", "activity_description"), {}),
+    )
+    for message, names, renamed in groups:
+        for field in (*names, *renamed):
+            value = getattr(args, renamed.get(field, field))
+            if value:
+                setattr(message, field, value)
+    return subject
+
+
+def _credentials(args: argparse.Namespace, default_name: str) -> tuple[str, str, str]:
+    pki = LeisHome.from_env().pki
+    name = args.cert_name or default_name
+    return str(pki / CA_CERT), str(pki / f"{name}.crt"), str(pki / f"{name}.key")
+
+
+def _refusal(exc: grpc.RpcError) -> int:
+    details = details_of(exc)
+    print(f"refused: {details.code.name} {details.reason}: {details.message}", file=sys.stderr)
+    for violation in details.field_violations:
+        print(f"  field {violation.field}: {violation.description}", file=sys.stderr)
+    if details.retry_after_seconds is not None:
+        print(f"  retry after {details.retry_after_seconds:.1f} s", file=sys.stderr)
+    return 1
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from leis_api.partner_client import PartnerClient, format_search_response
+
+    ca, cert, key = _credentials(args, agency_client_name(args.agency))
+    purpose = cast(subject_pb2.Purpose, subject_pb2.Purpose.Value(f"PURPOSE_{args.purpose}"))
+    with PartnerClient.from_files(args.broker, ca, cert, key) as client:
+        try:
+            response = client.search(
+                subject_from_args(args), purpose=purpose, user_id=args.user_id, ori=args.ori
+            )
+        except grpc.RpcError as exc:
+            return _refusal(exc)
+    print(format_search_response(response))
+    return 0
+
+
+def _cmd_search_partners(args: argparse.Namespace) -> int:
+    from leis_api.analyst_client import AnalystClient, format_federated_response
+
+    ca, cert, key = _credentials(args, "dhs-analyst")
+    purpose = cast(subject_pb2.Purpose, subject_pb2.Purpose.Value(f"PURPOSE_{args.purpose}"))
+    with AnalystClient.from_files(args.broker, ca, cert, key) as client:
+        try:
+            response = client.search(
+                subject_from_args(args), purpose=purpose, user_id=args.user_id, ori=args.ori
+            )
+        except grpc.RpcError as exc:
+            return _refusal(exc)
+    print(format_federated_response(response))
+    return 0
+
+
+def register_query(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``leis query`` (partner → DHS) and ``leis search-partners`` (DHS analyst → partners)."""
+    query = commands.add_parser("query", help="search DHS sources as a partner agency (QueryService.Search)")
+    query.add_argument("--agency", default="ndex", help="partner agency id (selects its client certificate)")
+    query.add_argument(
+        "--cert-name", help="client certificate name in the PKI directory (overrides --agency)"
+    )
+    _subject_arguments(query)
+    query.set_defaults(handler=_cmd_query)
+    search = commands.add_parser(
+        "search-partners", help="search the two-way partners as a DHS analyst (FederatedSearchService.Search)"
+    )
+    search.add_argument(
+        "--cert-name", help="client certificate name in the PKI directory (default dhs-analyst)"
+    )
+    _subject_arguments(search)
+    search.set_defaults(handler=_cmd_search_partners)
+
+
+def register_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``leis serve``: run the broker until SIGINT/SIGTERM."""
+    parser = commands.add_parser("serve", help="run the LEIS broker (mTLS, audit, tracing)")
+    parser.add_argument("--listen", help="host:port to listen on (default from config.toml, 127.0.0.1:7051)")
+    parser.set_defaults(handler=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from leis.broker.config import ConfigError, load_config
+    from leis.broker.server import serve_forever
+    from leis.common.logs import configure_logging
+
+    configure_logging("leis-broker")
+    home = LeisHome.from_env()
+    try:
+        config = load_config(home)
+    except ConfigError as exc:
+        print(f"leis serve: {exc}", file=sys.stderr)
+        return 2
+    if args.listen:
+        config = replace(config, listen=args.listen)
+    for needed in (config.pki_dir, config.registry_path):
+        if not needed.exists():
+            print(
+                f"leis serve: {needed} is missing "
+                "(run `leis demo` once, or `leis pki init` and `leis registry init`)",
+                file=sys.stderr,
+            )
+            return 2
+    asyncio.run(serve_forever(config))
+    return 0

@@ -1,0 +1,1 @@
+"""What every LEIS process shares, below the broker and the simulators: mutual TLS, tracing and the PII guard, logging, normalisation, errors, the state directory and the vocabulary."""

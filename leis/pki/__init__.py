@@ -1,0 +1,1 @@
+"""The development PKI: certificate authority and revocation."""

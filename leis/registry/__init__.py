@@ -1,0 +1,1 @@
+"""The agreement registry: the model, its validation and its live reload."""

@@ -1,0 +1,822 @@
+"""Query policy: what a partner may ask, for what purpose, and how often.
+
+- ``validate_search``: the query rules of R-Q-1, R-Q-2 and R-Q-4. Every field is
+  checked, every violation collected (one ``FieldViolation`` per bad field, named
+  by its dotted path) and the normalised ``SubjectQuery`` to send to the sources
+  returned in a ``ValidatedQuery``.
+- ``check_purpose`` (R-Q-3) and ``check_ori`` (R-ID-3): the stated purpose and
+  the end user's ORI against the caller's agreement.
+- ``RateLimiter``: per-user and per-agency token buckets (R-Q-2, R-SEC-3).
+
+Plain functions over plain data (protobuf messages included): no gRPC, no I/O.
+Refusals are ``leis.errors`` exceptions; their messages never carry query values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from google.protobuf.message import Message
+from google.protobuf.unknown_fields import UnknownFieldSet
+
+from leis.common import normalize
+from leis.common.errors import FieldViolation, InvalidArgument, PermissionDenied, ResourceExhausted
+from leis_api.v1 import federated_search_service_pb2, query_service_pb2, subject_pb2
+
+__all__ = [
+    "AGENCY_RATE_LIMITED",
+    "BATCH_QUERY",
+    "CONFLICTING_FIELDS",
+    "EMPTY_QUERY",
+    "LAWFUL_PURPOSES",
+    "MALFORMED_FIELD",
+    "MISSING_FIELD",
+    "ORI_NOT_PERMITTED",
+    "OVERSIZE_FIELD",
+    "PURPOSE_NOT_LAWFUL",
+    "PURPOSE_NOT_PERMITTED",
+    "PURPOSE_REQUIRED",
+    "TOO_MANY_IDENTIFIERS",
+    "UNKNOWN_FIELD",
+    "USER_RATE_LIMITED",
+    "WILDCARD_QUERY",
+    "RateLimiter",
+    "RateSpec",
+    "TokenBucket",
+    "ValidatedQuery",
+    "check_ori",
+    "check_purpose",
+    "normalise_ori",
+    "validate_search",
+]
+
+# ErrorInfo reasons (domain leis.dhs.gov).
+EMPTY_QUERY = "EMPTY_QUERY"
+MALFORMED_FIELD = "MALFORMED_FIELD"
+UNKNOWN_FIELD = "UNKNOWN_FIELD"
+TOO_MANY_IDENTIFIERS = "TOO_MANY_IDENTIFIERS"
+MISSING_FIELD = "MISSING_FIELD"
+OVERSIZE_FIELD = "OVERSIZE_FIELD"
+BATCH_QUERY = "BATCH_QUERY"
+WILDCARD_QUERY = "WILDCARD_QUERY"
+CONFLICTING_FIELDS = "CONFLICTING_FIELDS"
+PURPOSE_REQUIRED = "PURPOSE_REQUIRED"
+PURPOSE_NOT_LAWFUL = "PURPOSE_NOT_LAWFUL"
+PURPOSE_NOT_PERMITTED = "PURPOSE_NOT_PERMITTED"
+ORI_NOT_PERMITTED = "ORI_NOT_PERMITTED"
+USER_RATE_LIMITED = "USER_RATE_LIMITED"
+AGENCY_RATE_LIMITED = "AGENCY_RATE_LIMITED"
+
+# When one request breaks several rules, the error's single reason is the first
+# of these that applies; every violation is still listed.
+_REASON_PRIORITY = (
+    BATCH_QUERY,
+    WILDCARD_QUERY,
+    UNKNOWN_FIELD,
+    EMPTY_QUERY,
+    TOO_MANY_IDENTIFIERS,
+    CONFLICTING_FIELDS,
+    OVERSIZE_FIELD,
+    MISSING_FIELD,
+    MALFORMED_FIELD,
+)
+
+# Length caps (characters), checked before anything else about a value.
+NAME_PART_MAX = 100
+FULL_NAME_MAX = 150
+DATE_MAX = 32
+IDENTIFIER_MAX = 32
+CODE_MAX = 16
+FULL_ADDRESS_MAX = 200
+STREET_NUMBER_MAX = 16
+STREET_NAME_MAX = 100
+SECONDARY_UNIT_MAX = 32
+CITY_MAX = 64
+STATE_MAX = 64
+POSTAL_CODE_MAX = 16
+PHONE_MAX = 32
+ACTIVITY_NUMBER_MAX = 32
+ACTIVITY_DESCRIPTION_MAX = 200
+USER_ID_MAX = 64
+ORI_MAX = 16
+CLIENT_REQUEST_ID_MAX = 64
+
+EARLIEST_DOB = date(1900, 1, 1)
+
+# The 50 states, DC, the inhabited territories and the military "states".
+US_STATES = frozenset(
+    {
+        "AL",
+        "AK",
+        "AZ",
+        "AR",
+        "CA",
+        "CO",
+        "CT",
+        "DE",
+        "FL",
+        "GA",
+        "HI",
+        "ID",
+        "IL",
+        "IN",
+        "IA",
+        "KS",
+        "KY",
+        "LA",
+        "ME",
+        "MD",
+        "MA",
+        "MI",
+        "MN",
+        "MS",
+        "MO",
+        "MT",
+        "NE",
+        "NV",
+        "NH",
+        "NJ",
+        "NM",
+        "NY",
+        "NC",
+        "ND",
+        "OH",
+        "OK",
+        "OR",
+        "PA",
+        "RI",
+        "SC",
+        "SD",
+        "TN",
+        "TX",
+        "UT",
+        "VT",
+        "VA",
+        "WA",
+        "WV",
+        "WI",
+        "WY",
+        "DC",
+        "PR",
+        "GU",
+        "VI",
+        "AS",
+        "MP",
+        "AA",
+        "AE",
+        "AP",
+    }
+)
+
+LAWFUL_PURPOSES = frozenset({"CRIMINAL_LAW_ENFORCEMENT", "NATIONAL_SECURITY", "EMPLOYMENT_BACKGROUND_CHECK"})
+
+_LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
+# Separators that turn one field into a list of subjects (R-Q-2).
+_NAME_LIST = re.compile(f"[,;|/{_LINE_BREAKS}]")
+_FULL_NAME_LIST = re.compile(f"[;|/{_LINE_BREAKS}]|,.*,")
+_NUMBER_LIST = re.compile(f"[,;|/{_LINE_BREAKS}]")
+_TEXT_LIST = re.compile(f"[;|{_LINE_BREAKS}]")
+_WILDCARDS = re.compile(r"[*%?]|\.\.")
+_NAME_PUNCTUATION = frozenset(" '\u2019-.")
+_ADDRESS_TEXT = re.compile(r"[^\W_]([\w ,.#'\u2019&()/-]*[\w.)])?")
+_PLACE = re.compile(r"[^\W\d_]([^\W\d_]|[ .'\u2019-])*")
+_DESCRIPTION = re.compile(r"[\w ,.;:'\u2019\"()&#/+-]+")
+_STREET_NUMBER = re.compile(r"[0-9A-Z]([0-9A-Z /-]*[0-9A-Z])?")
+_SECONDARY_UNIT = re.compile(r"[0-9A-Za-z#]([0-9A-Za-z #.-]*[0-9A-Za-z])?")
+_COUNTRY = re.compile(r"[A-Z]{3}")
+_US_ZIP = re.compile(r"([0-9]{5})(?:-?([0-9]{4}))?")
+_FOREIGN_POSTAL = re.compile(r"[A-Z0-9]([A-Z0-9 -]{0,10}[A-Z0-9])?")
+_PHONE_CHARS = re.compile(r"\+?[0-9 ().-]+")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_US_PHONE = re.compile(r"1?([2-9][0-9]{9})")
+_ACTIVITY = re.compile(r"([A-Z]{2,6})[- ]?([0-9]{4})[- ]?([0-9]{4,10})")
+_ORI = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
+
+SearchLike = (
+    query_service_pb2.SearchRequest | federated_search_service_pb2.FederatedSearchServiceSearchRequest
+)
+
+
+@dataclass(frozen=True)
+class ValidatedQuery:
+    """A query that passed validation (R-Q-1, R-Q-2, R-Q-4).
+
+    ``subject`` is a fresh ``SubjectQuery`` holding only known fields, trimmed
+    and normalised (identifiers upper-cased without stray separators, phone in
+    E.164, ZIP digits only); it must not be mutated. ``categories`` and
+    ``fields`` name what was asked (e.g. ``("NAME",)`` and
+    ``("subject.name.last_name",)``), never the values: safe for telemetry.
+    ``purpose`` is the raw enum number; check it with ``check_purpose``.
+    """
+
+    subject: subject_pb2.SubjectQuery
+    categories: tuple[str, ...]
+    fields: tuple[str, ...]
+    purpose: int
+    user_id: str
+    ori: str
+    client_request_id: str
+
+    @property
+    def category_enums(self) -> tuple[int, ...]:
+        """The ``QueryCategory`` numbers of ``categories``."""
+        return tuple(subject_pb2.QueryCategory.Value(f"QUERY_CATEGORY_{name}") for name in self.categories)
+
+
+class _Checker:
+    """Collects violations while the request is walked."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, FieldViolation]] = []
+        self.fields: list[str] = []
+
+    def refuse(self, reason: str, path: str, description: str) -> None:
+        self.found.append((reason, FieldViolation(path, description)))
+
+    def screen(self, path: str, raw: str, cap: int, batch: re.Pattern[str] | None) -> str | None:
+        """Checks shared by every string: size, lists, wildcards, invisible characters.
+
+        Returns "" for an absent (empty or blank) value, None when refused, else
+        the NFC-normalised value with whitespace collapsed.
+        """
+        if len(raw) > cap:
+            self.refuse(OVERSIZE_FIELD, path, f"longer than {cap} characters")
+            return None
+        if not raw.strip():
+            return ""
+        self.fields.append(path)
+        if batch is not None and batch.search(raw.strip()):
+            self.refuse(BATCH_QUERY, path, "one value per field: lists of names or numbers are refused")
+            return None
+        value = normalize.collapse_whitespace(raw)
+        if _WILDCARDS.search(value) or value == "_":
+            self.refuse(WILDCARD_QUERY, path, "wildcard and enumeration characters are refused")
+            return None
+        if normalize.has_refused_characters(raw):
+            self.refuse(MALFORMED_FIELD, path, "control or invisible characters are refused")
+            return None
+        return value
+
+    def check(self, path: str, value: str | None, parse: Callable[[str], str | None], expected: str) -> str:
+        """Apply a format parser to a screened value; "" when absent or refused."""
+        if not value:
+            return ""
+        parsed = parse(value)
+        if parsed is None:
+            self.refuse(MALFORMED_FIELD, path, f"expected {expected}")
+            return ""
+        return parsed
+
+    def raise_if_any(self) -> None:
+        if not self.found:
+            return
+        # One violation per field: the one whose reason ranks first.
+        best: dict[str, tuple[int, FieldViolation]] = {}
+        for reason, violation in self.found:
+            rank = _REASON_PRIORITY.index(reason)
+            if violation.field not in best or rank < best[violation.field][0]:
+                best[violation.field] = (rank, violation)
+        reason = _REASON_PRIORITY[min(rank for rank, _ in best.values())]
+        violations = [violation for _, violation in best.values()]
+        fields = ", ".join(v.field for v in violations)
+        raise InvalidArgument(reason, f"invalid search request: {fields}", violations=violations)
+
+
+def validate_search(request: SearchLike, *, today: date | None = None) -> ValidatedQuery:
+    """Validate and normalise a partner's or analyst's search request.
+
+    Raises ``InvalidArgument`` listing every bad field. ``today`` (default: the
+    current UTC date) bounds dates of birth; one day of slack covers partners in
+    time zones ahead of UTC. The purpose is not judged here (``check_purpose``).
+    """
+    chk = _Checker()
+    _check_unknown_fields(chk, request, "")
+    subject = subject_pb2.SubjectQuery()
+    categories: list[str] = []
+    if not request.HasField("subject"):
+        chk.refuse(EMPTY_QUERY, "subject", "a subject with at least one query category is required")
+    else:
+        latest_dob = (today or datetime.now(UTC).date()) + timedelta(days=1)
+        given = request.subject
+        if given.HasField("name"):
+            categories.append("NAME")
+            _check_name(chk, given.name, subject.name, latest_dob)
+        if given.HasField("identifier"):
+            categories.append("IDENTIFIER")
+            _check_identifier(chk, given.identifier, subject.identifier)
+        if given.HasField("address"):
+            categories.append("ADDRESS")
+            _check_address(chk, given.address, subject.address)
+        if given.HasField("incident"):
+            categories.append("INCIDENT")
+            _check_incident(chk, given.incident, subject.incident)
+        if not categories:
+            chk.refuse(EMPTY_QUERY, "subject", "at least one query category is required")
+    user_id, ori = _check_end_user(chk, request)
+    client_request_id = chk.screen(
+        "client_request_id", request.client_request_id, CLIENT_REQUEST_ID_MAX, None
+    )
+    if client_request_id and not client_request_id.isprintable():
+        chk.refuse(MALFORMED_FIELD, "client_request_id", "printable characters only")
+    chk.raise_if_any()
+    return ValidatedQuery(
+        subject=subject,
+        categories=tuple(categories),
+        fields=tuple(f for f in chk.fields if f.startswith("subject.")),
+        purpose=int(request.purpose),
+        user_id=user_id,
+        ori=ori,
+        client_request_id=client_request_id or "",
+    )
+
+
+def _check_unknown_fields(chk: _Checker, message: Message, path: str) -> None:
+    """Refuse unknown fields anywhere in the message tree (R-Q-4)."""
+    unknown = UnknownFieldSet(message)
+    if len(unknown):
+        numbers = sorted({unknown[i].field_number for i in range(len(unknown))})
+        chk.refuse(UNKNOWN_FIELD, path or "request", f"unknown field number(s) {numbers}")
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None:
+            continue
+        child = f"{path}.{descriptor.name}" if path else descriptor.name
+        if descriptor.message_type.GetOptions().map_entry:
+            continue
+        if descriptor.is_repeated:
+            for index, item in enumerate(value):
+                _check_unknown_fields(chk, item, f"{child}[{index}]")
+        else:
+            _check_unknown_fields(chk, value, child)
+
+
+def _person_name(value: str, *, allow_comma: bool) -> str | None:
+    """A name made of letters, marks, spaces, apostrophes, hyphens and periods.
+
+    With ``allow_comma``, one comma reads as "LAST, FIRST MIDDLE" and is turned
+    into display order; more commas are a list (refused by the caller).
+    """
+    if allow_comma and "," in value:
+        last, _, rest = value.partition(",")
+        last, rest = last.strip(), rest.strip()
+        if not last or not rest:
+            return None
+        value = f"{rest} {last}"
+    has_letter = False
+    for ch in value:
+        if ch.isalpha():
+            has_letter = True
+        elif not (ch in _NAME_PUNCTUATION or unicodedata.category(ch).startswith("M")):
+            return None
+    return value if has_letter else None
+
+
+def _name_part(chk: _Checker, path: str, raw: str) -> str:
+    value = chk.screen(path, raw, NAME_PART_MAX, _NAME_LIST)
+    return chk.check(path, value, lambda v: _person_name(v, allow_comma=False), "letters, spaces, ' - .")
+
+
+def _check_name(
+    chk: _Checker, given: subject_pb2.NameCriteria, out: subject_pb2.NameCriteria, latest_dob: date
+) -> None:
+    base = "subject.name"
+    full_path = f"{base}.full_name"
+    full = chk.screen(full_path, given.full_name, FULL_NAME_MAX, _FULL_NAME_LIST)
+    out.full_name = chk.check(
+        full_path, full, lambda v: _person_name(v, allow_comma=True), "one name: letters, spaces, ' - ."
+    )
+    out.first_name = _name_part(chk, f"{base}.first_name", given.first_name)
+    out.middle_name = _name_part(chk, f"{base}.middle_name", given.middle_name)
+    out.last_name = _name_part(chk, f"{base}.last_name", given.last_name)
+    dob_path = f"{base}.date_of_birth"
+    dob = chk.screen(dob_path, given.date_of_birth, DATE_MAX, None)
+    if dob:
+        parsed = normalize.iso_date(dob)
+        if parsed is None:
+            chk.refuse(MALFORMED_FIELD, dob_path, "expected a calendar date YYYY-MM-DD")
+        elif parsed > latest_dob:
+            chk.refuse(MALFORMED_FIELD, dob_path, "date of birth is in the future")
+        elif parsed < EARLIEST_DOB:
+            chk.refuse(MALFORMED_FIELD, dob_path, "date of birth is before 1900-01-01")
+        else:
+            out.date_of_birth = parsed.isoformat()
+
+    has_full = bool(given.full_name.strip())
+    parts = [p for p in ("first_name", "middle_name", "last_name") if getattr(given, p).strip()]
+    if has_full and parts:
+        chk.refuse(
+            CONFLICTING_FIELDS, full_path, "full_name and first/middle/last_name are mutually exclusive"
+        )
+    elif parts and "last_name" not in parts:
+        chk.refuse(MISSING_FIELD, f"{base}.last_name", "last_name is required with first_name or middle_name")
+    elif not has_full and not parts:
+        chk.refuse(MISSING_FIELD, base, "full_name or last_name is required in the name category")
+
+
+# (field, parser, what is expected) for the five identifying numbers.
+_NUMBERS: tuple[tuple[str, Callable[[str], str | None], str], ...] = (
+    ("ssn", normalize.ssn, "an SSN: NNN-NN-NNNN or nine digits, in an issued range"),
+    ("passport_number", normalize.passport_number, "6-9 letters or digits"),
+    ("alien_number", normalize.alien_number, 'an alien number: "A" and 8 or 9 digits'),
+    ("encounter_id", normalize.encounter_id, 'an encounter id: "ENC-" and 10 digits'),
+    ("driver_license_number", normalize.driver_license_number, "4-16 letters or digits"),
+)
+
+
+def _check_number(
+    chk: _Checker, path: str, raw: str, parse: Callable[[str], str | None], expected: str
+) -> str:
+    value = chk.screen(path, raw, IDENTIFIER_MAX, _NUMBER_LIST)
+    if value and " " in value and sum(parse(token) is not None for token in value.split()) >= 2:
+        chk.refuse(BATCH_QUERY, path, "one number per field: a list of numbers is refused")
+        return ""
+    return chk.check(path, value, parse, expected)
+
+
+def _us_state(value: str) -> str | None:
+    upper = value.upper()
+    return upper if upper in US_STATES else None
+
+
+def _country(value: str) -> str | None:
+    upper = value.upper()
+    return upper if _COUNTRY.fullmatch(upper) else None
+
+
+def _check_identifier(
+    chk: _Checker, given: subject_pb2.IdentifierCriteria, out: subject_pb2.IdentifierCriteria
+) -> None:
+    base = "subject.identifier"
+    present = [name for name, _, _ in _NUMBERS if getattr(given, name).strip()]
+    for name, parse, expected in _NUMBERS:
+        setattr(out, name, _check_number(chk, f"{base}.{name}", getattr(given, name), parse, expected))
+    if len(present) > 1:
+        for name in present:
+            chk.refuse(TOO_MANY_IDENTIFIERS, f"{base}.{name}", "exactly one identifying number per query")
+    elif not present:
+        chk.refuse(
+            MISSING_FIELD, base, "exactly one identifying number is required in the identifier category"
+        )
+    for qualifier, owner, parse, expected in (
+        ("passport_country", "passport_number", _country, "an ISO 3166-1 alpha-3 country code"),
+        ("driver_license_state", "driver_license_number", _us_state, "a two-letter US state code"),
+    ):
+        path = f"{base}.{qualifier}"
+        value = chk.screen(path, getattr(given, qualifier), CODE_MAX, _NUMBER_LIST)
+        if value and not getattr(given, owner).strip():
+            chk.refuse(CONFLICTING_FIELDS, path, f"{qualifier} is only allowed with {owner}")
+            continue
+        setattr(out, qualifier, chk.check(path, value, parse, expected))
+
+
+def _phone(value: str) -> str | None:
+    if not _PHONE_CHARS.fullmatch(value):
+        return None
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if value.startswith("+"):
+        candidate = "+" + digits
+        return candidate if _E164.fullmatch(candidate) else None
+    match = _US_PHONE.fullmatch(digits)
+    return None if match is None else "+1" + match.group(1)
+
+
+def _pattern(regex: re.Pattern[str], *, upper: bool = False) -> Callable[[str], str | None]:
+    def parse(value: str) -> str | None:
+        candidate = value.upper() if upper else value
+        return candidate if regex.fullmatch(candidate) else None
+
+    return parse
+
+
+def _check_address(
+    chk: _Checker, given: subject_pb2.AddressCriteria, out: subject_pb2.AddressCriteria
+) -> None:
+    base = "subject.address"
+    country = chk.check(
+        f"{base}.country",
+        chk.screen(f"{base}.country", given.country, CODE_MAX, _TEXT_LIST),
+        _country,
+        "an ISO 3166-1 alpha-3 country code",
+    )
+    us = (country or given.country.strip().upper() or "USA") == "USA"
+    specs: tuple[tuple[str, int, Callable[[str], str | None], str], ...] = (
+        (
+            "full_address",
+            FULL_ADDRESS_MAX,
+            _pattern(_ADDRESS_TEXT),
+            "one address: letters, digits, , . # ' & / -",
+        ),
+        (
+            "street_number",
+            STREET_NUMBER_MAX,
+            _pattern(_STREET_NUMBER, upper=True),
+            "a house or building number",
+        ),
+        ("street_name", STREET_NAME_MAX, _pattern(_ADDRESS_TEXT), "a street name"),
+        ("secondary_unit", SECONDARY_UNIT_MAX, _pattern(_SECONDARY_UNIT), "an apartment, suite or unit"),
+        ("city", CITY_MAX, _pattern(_PLACE), "a city name"),
+        (
+            "state",
+            STATE_MAX,
+            _us_state if us else _pattern(_PLACE),
+            "a two-letter US state code" if us else "a state or province name",
+        ),
+        (
+            "postal_code",
+            POSTAL_CODE_MAX,
+            _zip if us else _pattern(_FOREIGN_POSTAL, upper=True),
+            "a US ZIP code of 5 or 9 digits" if us else "a postal code",
+        ),
+        ("phone_number", PHONE_MAX, _phone, "a phone number in E.164 or 10-digit US form"),
+    )
+    for name, cap, parse, expected in specs:
+        batch = _NUMBER_LIST if name in {"postal_code", "phone_number", "street_number"} else _TEXT_LIST
+        setattr(
+            out,
+            name,
+            chk.check(
+                f"{base}.{name}",
+                chk.screen(f"{base}.{name}", getattr(given, name), cap, batch),
+                parse,
+                expected,
+            ),
+        )
+    out.country = country
+    part_names = ("street_number", "street_name", "secondary_unit", "city", "state", "country", "postal_code")
+    parts = [p for p in part_names if getattr(given, p).strip()]
+    has_full = bool(given.full_address.strip())
+    if has_full and parts:
+        chk.refuse(
+            CONFLICTING_FIELDS,
+            f"{base}.full_address",
+            "full_address and the address parts are mutually exclusive",
+        )
+    elif not (
+        has_full or given.street_name.strip() or given.postal_code.strip() or given.phone_number.strip()
+    ):
+        chk.refuse(
+            MISSING_FIELD,
+            base,
+            "full_address, street_name, postal_code or phone_number is required in the address category",
+        )
+    elif (given.street_number.strip() or given.secondary_unit.strip()) and not given.street_name.strip():
+        chk.refuse(
+            MISSING_FIELD,
+            f"{base}.street_name",
+            "street_name is required with street_number or secondary_unit",
+        )
+
+
+def _zip(value: str) -> str | None:
+    match = _US_ZIP.fullmatch(value)
+    return None if match is None else "".join(part for part in match.groups() if part)
+
+
+def _activity_number(value: str) -> str | None:
+    match = _ACTIVITY.fullmatch(value.upper())
+    return None if match is None else "-".join(match.groups())
+
+
+def _check_incident(
+    chk: _Checker, given: subject_pb2.IncidentCriteria, out: subject_pb2.IncidentCriteria
+) -> None:
+    base = "subject.incident"
+    number_path = f"{base}.activity_number"
+    number = chk.screen(number_path, given.activity_number, ACTIVITY_NUMBER_MAX, _NUMBER_LIST)
+    out.activity_number = chk.check(
+        number_path, number, _activity_number, 'an activity number like "ACT-2019-0012345"'
+    )
+    description_path = f"{base}.activity_description"
+    description = chk.screen(description_path, given.activity_description, ACTIVITY_DESCRIPTION_MAX, None)
+    out.activity_description = chk.check(
+        description_path,
+        description,
+        _pattern(_DESCRIPTION),
+        "a short description: letters, digits, punctuation",
+    )
+    if not given.activity_number.strip():
+        chk.refuse(MISSING_FIELD, number_path, "activity_number is required in the incident category")
+
+
+def normalise_ori(value: str) -> str | None:
+    """The upper-cased ORI when it has the 9-character form (2 letters + 7 letters/digits), else None."""
+    upper = value.strip().upper()
+    return upper if _ORI.fullmatch(upper) else None
+
+
+def _check_end_user(chk: _Checker, request: SearchLike) -> tuple[str, str]:
+    end_user = request.end_user
+    user_id = chk.screen("end_user.user_id", end_user.user_id, USER_ID_MAX, None)
+    if user_id == "":
+        chk.refuse(MISSING_FIELD, "end_user.user_id", "the end user's id is required")
+    elif user_id is not None and not user_id.isprintable():
+        chk.refuse(MALFORMED_FIELD, "end_user.user_id", "printable characters only")
+        user_id = None
+    ori_value = chk.screen("end_user.ori", end_user.ori, ORI_MAX, None)
+    ori = ""
+    if ori_value == "":
+        chk.refuse(MISSING_FIELD, "end_user.ori", "the end user's ORI is required")
+    else:
+        ori = chk.check(
+            "end_user.ori", ori_value, normalise_ori, "an ORI: 2 letters then 7 letters or digits"
+        )
+    return user_id or "", ori
+
+
+def check_purpose(purpose: int, permitted: Collection[str]) -> str:
+    """Judge the stated purpose (R-Q-3); returns its name without prefix.
+
+    UNSPECIFIED is a missing field (``InvalidArgument`` PURPOSE_REQUIRED);
+    licensing, benefits eligibility and unknown numbers are not lawful
+    (``PermissionDenied`` PURPOSE_NOT_LAWFUL); a lawful purpose outside the
+    agreement's ``permitted`` names is PURPOSE_NOT_PERMITTED.
+    """
+    if purpose == subject_pb2.PURPOSE_UNSPECIFIED:
+        raise InvalidArgument(
+            PURPOSE_REQUIRED,
+            "a lawful purpose must be stated",
+            violations=[FieldViolation("purpose", "required: one of " + ", ".join(sorted(LAWFUL_PURPOSES)))],
+        )
+    try:
+        name = subject_pb2.Purpose.Name(purpose).removeprefix("PURPOSE_")
+    except ValueError:
+        name = ""
+    if name not in LAWFUL_PURPOSES:
+        raise PermissionDenied(
+            PURPOSE_NOT_LAWFUL,
+            "the stated purpose is not lawful for LEIS queries: only criminal law enforcement, national or "
+            "homeland security, or an employment background check",
+            metadata={"purpose": name or str(purpose)},
+        )
+    if name not in permitted:
+        raise PermissionDenied(
+            PURPOSE_NOT_PERMITTED,
+            f"the caller's agreement does not permit the purpose {name}",
+            metadata={"purpose": name},
+        )
+    return name
+
+
+def check_ori(ori: str, permitted: Sequence[str]) -> None:
+    """Refuse an end-user ORI the agreement does not list (R-ID-3); comparison ignores case."""
+    wanted = ori.strip().upper()
+    if not wanted or wanted not in {p.strip().upper() for p in permitted}:
+        raise PermissionDenied(
+            ORI_NOT_PERMITTED, "the end user's ORI is not permitted by the caller's agreement"
+        )
+
+
+@dataclass(frozen=True)
+class RateSpec:
+    """A token-bucket rate: ``rate_per_second`` sustained, ``burst`` at once."""
+
+    rate_per_second: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate_per_second) and self.rate_per_second > 0):
+            raise ValueError("rate_per_second must be a positive finite number")
+        if self.burst < 1:
+            raise ValueError("burst must be at least 1")
+
+    @classmethod
+    def per_minute(cls, rate_per_minute: float, burst: int) -> RateSpec:
+        """The spec for a rate given per minute (as in ``config.toml``)."""
+        return cls(rate_per_minute / 60.0, burst)
+
+    @property
+    def refill_seconds(self) -> float:
+        """Time an idle bucket takes to fill up again."""
+        return self.burst / self.rate_per_second
+
+
+class TokenBucket:
+    """A token bucket that starts full; time is passed in, never read."""
+
+    __slots__ = ("_spec", "_stamp", "_tokens")
+
+    def __init__(self, spec: RateSpec, now: float) -> None:
+        self._spec = spec
+        self._tokens = float(spec.burst)
+        self._stamp = now
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._stamp)
+        self._tokens = min(float(self._spec.burst), self._tokens + elapsed * self._spec.rate_per_second)
+        self._stamp = max(self._stamp, now)
+
+    def wait_time(self, now: float) -> float:
+        """Seconds until one token is available (0 when one is available now)."""
+        self._refill(now)
+        if self._tokens >= 1.0:
+            return 0.0
+        return (1.0 - self._tokens) / self._spec.rate_per_second
+
+    def take(self, now: float) -> float:
+        """Take one token if available: returns 0, else the seconds to wait (nothing taken)."""
+        wait = self.wait_time(now)
+        if wait == 0.0:
+            self._tokens -= 1.0
+        return wait
+
+    def is_full(self, now: float) -> bool:
+        """True when the bucket is full, i.e. indistinguishable from a new one."""
+        self._refill(now)
+        return self._tokens >= self._spec.burst
+
+
+class _Buckets:
+    """Buckets by key in least-recently-used order, bounded in number."""
+
+    def __init__(self, spec: RateSpec, max_tracked: int) -> None:
+        self.spec = spec
+        self.max_tracked = max_tracked
+        self.buckets: OrderedDict[tuple[str, ...], TokenBucket] = OrderedDict()
+
+    def get(self, key: tuple[str, ...], now: float, spec: RateSpec | None = None) -> TokenBucket:
+        """The key's bucket (new and full if untracked), evicting the least recently used above the cap."""
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = TokenBucket(spec or self.spec, now)
+            self.buckets[key] = bucket
+        self.buckets.move_to_end(key)
+        while len(self.buckets) > self.max_tracked:
+            self.buckets.popitem(last=False)
+        return bucket
+
+    def sweep(self, now: float) -> None:
+        """Drop full buckets from the idle end: a full bucket equals a new one, so nothing is lost."""
+        while self.buckets:
+            oldest_key = next(iter(self.buckets))
+            if not self.buckets[oldest_key].is_full(now):
+                break
+            del self.buckets[oldest_key]
+
+
+class RateLimiter:
+    """Per-user and per-agency token buckets (R-Q-2, R-SEC-3).
+
+    A call takes one token from the user's bucket (keyed by agency and user id:
+    user ids are only unique within a partner) and one from the agency's; it is
+    refused, taking nothing, when either is empty. Memory is bounded: buckets
+    that have refilled are dropped (a full bucket equals a new one) and at most
+    ``max_users`` / ``max_agencies`` are tracked, least recently used first out.
+    """
+
+    def __init__(
+        self,
+        per_user: RateSpec,
+        per_agency: RateSpec,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_users: int = 100_000,
+        max_agencies: int = 10_000,
+    ) -> None:
+        if max_users < 1 or max_agencies < 1:
+            raise ValueError("max_users and max_agencies must be at least 1")
+        self._users = _Buckets(per_user, max_users)
+        self._agencies = _Buckets(per_agency, max_agencies)
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    @property
+    def tracked(self) -> tuple[int, int]:
+        """How many (user, agency) buckets are held right now."""
+        return len(self._users.buckets), len(self._agencies.buckets)
+
+    def check(self, agency_id: str, user_id: str, agency_spec: RateSpec | None = None) -> None:
+        """Take one call's tokens or raise ``ResourceExhausted`` with ``retry_after_seconds``.
+
+        ``agency_spec`` is the agency's own limit from its agreement, when it has one.
+        """
+        with self._lock:
+            now = self._clock()
+            self._users.sweep(now)
+            self._agencies.sweep(now)
+            user = self._users.get((agency_id, user_id), now)
+            # The spec is part of the key, so a changed agreement limit starts a fresh bucket.
+            agency_key = (agency_id, repr(agency_spec)) if agency_spec else (agency_id,)
+            agency = self._agencies.get(agency_key, now, agency_spec)
+            user_wait = user.wait_time(now)
+            if user_wait > 0:
+                raise ResourceExhausted(
+                    USER_RATE_LIMITED,
+                    "per-user query rate limit reached; retry later",
+                    retry_after_seconds=user_wait,
+                )
+            agency_wait = agency.wait_time(now)
+            if agency_wait > 0:
+                raise ResourceExhausted(
+                    AGENCY_RATE_LIMITED,
+                    "per-agency query rate limit reached; retry later",
+                    retry_after_seconds=agency_wait,
+                )
+            user.take(now)
+            agency.take(now)

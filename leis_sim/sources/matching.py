@@ -1,0 +1,677 @@
+"""Matching inside a source (R-Q-6): normalised query, index keys and match scores.
+
+Pure functions over plain data and protobuf messages; no I/O, no gRPC.
+
+- Names are folded for case, punctuation and diacritics (``leis.normalize.fold_name``)
+  and compacted ("Al-Rashid", "al rashid" -> ``ALRASHID``). The index key of a name is its
+  Metaphone code (jellyfish): "Mohammed" and "Muhammad" share ``MHMT``. A multi-word family
+  name is also indexed under each word, so "Garcia" finds "Garcia Lopez".
+- Scores use Jaro-Winkler similarity (rapidfuzz) on the compacted names: 60 % family
+  name, 40 % given name; aliases and swapped given/family names are tried too.
+- The date of birth scales the name score: equal 1.0, day and month swapped 0.88,
+  unknown in the record 0.85, one digit different 0.75, otherwise 0.35; a query without
+  a date of birth scales by 0.9. Candidates are fetched only for compatible dates, best
+  tier first (``dob_tiers``).
+- An exact identifier match scores 1.0 and ranks first; any other score is at most 0.99.
+  Categories are weighted (name 1.0, identifier 1.0, address 0.6, incident 0.7); a record
+  that lacks what a category asks about is not counted against it, one that contradicts
+  it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+import jellyfish
+from rapidfuzz import fuzz
+from rapidfuzz.distance import JaroWinkler
+
+from leis.common import normalize
+from leis.common.normalize import identifier_criteria
+from leis_api.source.v1 import source_service_pb2 as source_pb
+from leis_api.v1 import records_pb2, subject_pb2
+
+NAME_THRESHOLD = 0.85
+FAMILY_THRESHOLD = 0.8
+GIVEN_THRESHOLD = 0.8
+STREET_THRESHOLD = 0.9
+ADDRESS_THRESHOLD = 0.6
+DESCRIPTION_THRESHOLD = 70.0
+NON_IDENTIFIER_CAP = 0.99
+SWAPPED_NAME_FACTOR = 0.92
+WEIGHTS = {"name": 1.0, "identifier": 1.0, "address": 0.6, "incident": 0.7}
+
+# Words that belong to the family name that follows them ("de la Cruz", "Al Rashid", "van Dijk").
+PARTICLES = frozenset(
+    [
+        "DE",
+        "DEL",
+        "LA",
+        "LAS",
+        "LOS",
+        "DA",
+        "DO",
+        "DOS",
+        "DAS",
+        "DI",
+        "DU",
+        "VAN",
+        "VON",
+        "DER",
+        "DEN",
+        "TER",
+        "AL",
+        "EL",
+        "BIN",
+        "BEN",
+        "IBN",
+        "ABU",
+        "BINT",
+        "LE",
+        "ST",
+    ]
+)
+# Street types dropped from the street key ("Larchmont Ave" and "Larchmont Avenue" are one street).
+STREET_SUFFIXES = frozenset(
+    [
+        "STREET",
+        "ST",
+        "AVENUE",
+        "AVE",
+        "AV",
+        "BOULEVARD",
+        "BLVD",
+        "ROAD",
+        "RD",
+        "DRIVE",
+        "DR",
+        "LANE",
+        "LN",
+        "COURT",
+        "CT",
+        "WAY",
+        "PLACE",
+        "PL",
+        "TERRACE",
+        "TER",
+        "PARKWAY",
+        "PKWY",
+        "HIGHWAY",
+        "HWY",
+        "CIRCLE",
+        "CIR",
+    ]
+)
+DIRECTIONALS = frozenset(["N", "S", "E", "W", "NE", "NW", "SE", "SW", "NORTH", "SOUTH", "EAST", "WEST"])
+_UNIT = re.compile(r"\s+(?:APT|APARTMENT|UNIT|STE|SUITE|#|NO)\s*\.?\s*([A-Z0-9-]+)$")
+_STATE_ZIP = re.compile(r"^([A-Z]{2})\s+(\d{5})(?:[- ]?\d{4})?$")
+_ZIP = re.compile(r"\b(\d{5})(?:[- ]\d{4})?\b")
+
+IDENTIFIER_FIELDS = {
+    records_pb2.IDENTIFIER_TYPE_SSN: "identifier.ssn",
+    records_pb2.IDENTIFIER_TYPE_PASSPORT_NUMBER: "identifier.passport_number",
+    records_pb2.IDENTIFIER_TYPE_ALIEN_NUMBER: "identifier.alien_number",
+    records_pb2.IDENTIFIER_TYPE_ENCOUNTER_ID: "identifier.encounter_id",
+    records_pb2.IDENTIFIER_TYPE_DRIVER_LICENSE_NUMBER: "identifier.driver_license_number",
+}
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+def compact(value: str) -> str:
+    """Upper-case letters only: "Al-Rashid" -> "ALRASHID", "José María" -> "JOSEMARIA"."""
+    return normalize.fold_name(value).replace(" ", "").upper()
+
+
+def words(value: str) -> list[str]:
+    """Upper-case folded words of a name."""
+    return normalize.fold_name(value).upper().split()
+
+
+def phonetic(value: str) -> str:
+    """The index key of a compacted name part: its Metaphone code (the name itself when empty)."""
+    return jellyfish.metaphone(value) or value
+
+
+def family_parts(last: str) -> list[str]:
+    """The compacted forms a family name is indexed and compared under (whole, then each word)."""
+    tokens = words(last)
+    whole = "".join(tokens)
+    parts = [whole] if whole else []
+    if len(tokens) > 1:
+        parts.extend(t for t in tokens if t not in PARTICLES and len(t) > 1 and t != whole)
+    return parts
+
+
+def given_parts(first: str) -> list[str]:
+    """The compacted forms a given name is indexed under (whole, then its first word)."""
+    tokens = words(first)
+    whole = "".join(tokens)
+    parts = [whole] if whole else [""]
+    if len(tokens) > 1 and tokens[0] != whole:
+        parts.append(tokens[0])
+    return parts
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def name_index_keys(first: str, last: str) -> frozenset[tuple[str, str]]:
+    """Every ``(family key, given key)`` pair a stored name is indexed under (cached: names repeat)."""
+    given = {phonetic(g) if g else "" for g in given_parts(first)}
+    return frozenset((phonetic(f), g) for f in family_parts(last) for g in given)
+
+
+def split_full_name(full: str) -> tuple[str, str, str]:
+    """First, middle, last of a one-string name ("Last, First Middle" or "First ... Last")."""
+    if "," in full:
+        last, _, rest = full.partition(",")
+        rest_words = rest.split()
+        return (rest_words[0] if rest_words else "", " ".join(rest_words[1:]), last.strip())
+    tokens = full.split()
+    if len(tokens) == 1:
+        return "", "", tokens[0]
+    start = len(tokens) - 1
+    while start > 1 and normalize.fold_name(tokens[start - 1]).upper() in PARTICLES:
+        start -= 1
+    return tokens[0], " ".join(tokens[1:start]), " ".join(tokens[start:])
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def street_key(street_name: str) -> str:
+    """A street name without its suffix or directionals: "N Larchmont Ave." -> "LARCHMONT"."""
+    tokens = normalize.fold_text(street_name).upper().split()
+    while len(tokens) > 1 and tokens[0] in DIRECTIONALS:
+        tokens.pop(0)
+    while len(tokens) > 1 and (tokens[-1] in DIRECTIONALS or tokens[-1] in STREET_SUFFIXES):
+        tokens.pop()
+    return " ".join(tokens)
+
+
+def postal_key(postal_code: str) -> str:
+    """US ZIP: the five-digit ZIP; elsewhere upper-case letters and digits."""
+    cleaned = "".join(ch for ch in postal_code.upper() if ch.isalnum())
+    if cleaned.isdigit() and len(cleaned) in (5, 9):
+        return cleaned[:5]
+    return cleaned
+
+
+def phone_key(phone: str) -> str:
+    """E.164 form of a phone number ("(520) 555-0142" -> "+15205550142")."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if phone.strip().startswith("+"):
+        return "+" + digits
+    if len(digits) == 10:
+        return "+1" + digits
+    if len(digits) == 11 and digits.startswith("1"):
+        return "+" + digits
+    return "+" + digits
+
+
+def identifier_value(identifier_type: int, value: str) -> str:
+    """The stored (normalised) form of an identifying number."""
+    key = normalize.identifier_key(identifier_type, value)
+    if key is None:
+        return ""
+    normalised = key.partition(":")[2]
+    if identifier_type == records_pb2.IDENTIFIER_TYPE_ENCOUNTER_ID and not normalised.startswith("ENC-"):
+        normalised = "ENC-" + normalised.removeprefix("ENC")
+    return normalised
+
+
+def dob_tiers(dob: str) -> list[list[str]]:
+    """Stored dates of birth compatible with ``dob``, best first, in three tiers.
+
+    The date itself and its day/month swap; dates one digit off; unknown (""). Look-ups
+    take the tiers in order, so a bounded candidate list never loses an exact date to
+    the many records of a common name whose date is unknown or mistyped.
+    """
+    exact = [dob]
+    year, month, day = dob[:4], dob[5:7], dob[8:10]
+    swapped = f"{year}-{day}-{month}"
+    if swapped != dob and normalize.iso_date(swapped) is not None:
+        exact.append(swapped)
+    typos: list[str] = []
+    for position in (0, 1, 2, 3, 5, 6, 8, 9):
+        for digit in "0123456789":
+            if digit == dob[position]:
+                continue
+            candidate = dob[:position] + digit + dob[position + 1 :]
+            parsed = normalize.iso_date(candidate)
+            if (
+                parsed is not None
+                and parsed.year >= 1880
+                and candidate not in exact
+                and candidate not in typos
+            ):
+                typos.append(candidate)
+    return [exact, typos, [""]]
+
+
+def dob_candidates(dob: str) -> list[str]:
+    """Every stored date of birth compatible with ``dob``, best first (``dob_tiers`` flattened)."""
+    return [candidate for tier in dob_tiers(dob) for candidate in tier]
+
+
+def dob_factor(query_dob: str, record_dob: str) -> tuple[float, bool]:
+    """How the date of birth scales a name score, and whether it matched exactly."""
+    if not query_dob:
+        return 0.9, False
+    if not record_dob:
+        return 0.85, False
+    if record_dob == query_dob:
+        return 1.0, True
+    if record_dob == f"{query_dob[:4]}-{query_dob[8:10]}-{query_dob[5:7]}":
+        return 0.88, False
+    if (
+        len(record_dob) == len(query_dob)
+        and sum(a != b for a, b in zip(record_dob, query_dob, strict=True)) == 1
+    ):
+        return 0.75, False
+    return 0.35, False
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@dataclass(frozen=True)
+class NameQuery:
+    """Name category: folded upper-case words; ``full_name`` when the query gave one string."""
+
+    first: str
+    middle: str
+    last: str
+    dob: str
+    full_name: bool
+
+
+@dataclass(frozen=True)
+class IdentifierQuery:
+    """Identifier category: one normalised number."""
+
+    type: int
+    value: str
+    issuer: str
+    field: str
+
+
+@dataclass(frozen=True)
+class AddressQuery:
+    """Address category, normalised."""
+
+    street_number: str
+    street: str
+    unit: str
+    city: str
+    state: str
+    country: str
+    postal_code: str
+    phone: str
+    full_address: bool
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    """Incident category."""
+
+    activity_number: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Query:
+    """A validated, normalised subject query."""
+
+    name: NameQuery | None = None
+    identifier: IdentifierQuery | None = None
+    address: AddressQuery | None = None
+    incident: IncidentQuery | None = None
+
+
+def _name_query(criteria: subject_pb2.NameCriteria) -> NameQuery | None:
+    if criteria.full_name.strip():
+        first, middle, last = split_full_name(criteria.full_name.strip())
+        full = True
+    else:
+        first, middle, last = criteria.first_name, criteria.middle_name, criteria.last_name
+        full = False
+    if not compact(last):
+        return None
+    dob = criteria.date_of_birth.strip()
+    return NameQuery(" ".join(words(first)), " ".join(words(middle)), " ".join(words(last)), dob, full)
+
+
+def _identifier_query(criteria: subject_pb2.IdentifierCriteria) -> IdentifierQuery | None:
+    options = identifier_criteria(criteria)
+    for identifier_type, raw, issuer in options:
+        if raw.strip():
+            value = identifier_value(identifier_type, raw)
+            return IdentifierQuery(
+                identifier_type, value, issuer.strip().upper(), IDENTIFIER_FIELDS[identifier_type]
+            )
+    return None
+
+
+def parse_full_address(full: str) -> tuple[str, str, str, str, str, str]:
+    """Number, street, unit, city, state, postal code of a one-line address (best effort)."""
+    parts = [normalize.fold_text(p.replace("#", " UNIT ")).upper() for p in full.split(",")]
+    parts = [p for p in parts if p]
+    number = street = unit = city = state = postal = ""
+    if parts:
+        first = parts[0]
+        unit_match = _UNIT.search(first)
+        if unit_match:
+            unit = unit_match.group(1)
+            first = first[: unit_match.start()]
+        tokens = first.split()
+        if tokens and tokens[0][:1].isdigit():
+            number = tokens.pop(0)
+        elif tokens and tokens[-1][:1].isdigit():
+            number = tokens.pop()
+        street = " ".join(tokens)
+    if len(parts) > 1:
+        city = parts[1]
+    for part in parts[2:]:
+        state_zip = _STATE_ZIP.match(part)
+        if state_zip:
+            state, postal = state_zip.groups()
+        elif not postal:
+            found = _ZIP.search(part)
+            if found:
+                postal = found.group(1)
+            elif len(part) == 2 and not state:
+                state = part
+    return number, street, unit, city, state, postal
+
+
+def _address_query(criteria: subject_pb2.AddressCriteria) -> AddressQuery | None:
+    if criteria.full_address.strip():
+        number, street, unit, city, state, postal = parse_full_address(criteria.full_address)
+        full = True
+    else:
+        number, street, unit = criteria.street_number, criteria.street_name, criteria.secondary_unit
+        city, state, postal = criteria.city, criteria.state, criteria.postal_code
+        full = False
+    query = AddressQuery(
+        street_number=normalize.fold_text(number).upper().replace(" ", ""),
+        street=street_key(street),
+        unit=_unit_key(unit),
+        city=normalize.fold_text(city).upper(),
+        state=state.strip().upper(),
+        country=criteria.country.strip().upper(),
+        postal_code=postal_key(postal),
+        phone=phone_key(criteria.phone_number) if criteria.phone_number.strip() else "",
+        full_address=full,
+    )
+    if not (query.street or query.postal_code or query.phone):
+        return None
+    return query
+
+
+def _unit_key(unit: str) -> str:
+    tokens = normalize.fold_text(unit).upper().split()
+    while tokens and tokens[0] in ("APT", "APARTMENT", "UNIT", "STE", "SUITE", "NO"):
+        tokens.pop(0)
+    return "".join(tokens).lstrip("#")
+
+
+def normalize_query(subject: subject_pb2.SubjectQuery) -> Query:
+    """The normalised form of a (validated) subject query."""
+    incident = None
+    if subject.HasField("incident") and subject.incident.activity_number.strip():
+        incident = IncidentQuery(
+            subject.incident.activity_number.strip().upper(), subject.incident.activity_description.strip()
+        )
+    return Query(
+        name=_name_query(subject.name) if subject.HasField("name") else None,
+        identifier=_identifier_query(subject.identifier) if subject.HasField("identifier") else None,
+        address=_address_query(subject.address) if subject.HasField("address") else None,
+        incident=incident,
+    )
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass(frozen=True)
+class Match:
+    """A record's score in [0, 1] and the query fields it matched."""
+
+    score: float
+    fields: tuple[str, ...]
+
+
+def _family_similarity(query_last: str, record_last: str) -> float:
+    query_parts = family_parts(query_last)
+    record_parts = family_parts(record_last)
+    if not query_parts or not record_parts:
+        return 0.0
+    best = JaroWinkler.similarity(query_parts[0], record_parts[0])
+    for q in query_parts:
+        for r in record_parts:
+            if (q, r) != (query_parts[0], record_parts[0]):
+                best = max(best, 0.97 * JaroWinkler.similarity(q, r))
+    return best
+
+
+def _given_similarity(query_first: str, record_first: str) -> float:
+    query = query_first.replace(" ", "")
+    record = compact(record_first)
+    if not record:
+        return 0.0
+    if len(query) == 1:
+        return 0.9 if record.startswith(query) else 0.0
+    best = JaroWinkler.similarity(query, record)
+    record_words = words(record_first)
+    if len(record_words) > 1:
+        best = max(best, 0.97 * JaroWinkler.similarity(query, record_words[0]))
+    return best
+
+
+def name_similarity(query: NameQuery, name: records_pb2.PersonName) -> tuple[float, list[str]]:
+    """Similarity of one stored name to the query name, and the name fields that matched."""
+    best: tuple[float, list[str]] = (0.0, [])
+    for first, last, factor in (
+        (name.first_name, name.last_name, 1.0),
+        (name.last_name, name.first_name, SWAPPED_NAME_FACTOR),
+    ):
+        family = _family_similarity(query.last, last)
+        if family < FAMILY_THRESHOLD:
+            continue
+        fields: list[str] = []
+        if query.first:
+            given = _given_similarity(query.first, first)
+            if given < GIVEN_THRESHOLD:
+                continue
+            total = 0.6 * family + 0.4 * given
+        else:
+            given = 0.0
+            total = family
+        if query.middle and name.middle_name:
+            middle = compact(name.middle_name)
+            query_middle = query.middle.replace(" ", "")
+            agrees = middle[:1] == query_middle[:1] and (
+                len(query_middle) == 1
+                or len(middle) == 1
+                or JaroWinkler.similarity(query_middle, middle) >= 0.85
+            )
+            total = min(1.0, total + 0.02) if agrees else total - 0.05
+            if agrees:
+                fields.append("name.middle_name")
+        total *= factor
+        if total < NAME_THRESHOLD:
+            continue
+        if query.full_name:
+            fields = ["name.full_name"]
+        else:
+            if family >= NAME_THRESHOLD:
+                fields.insert(0, "name.last_name")
+            if query.first and given >= NAME_THRESHOLD:
+                fields.insert(1 if fields and fields[0] == "name.last_name" else 0, "name.first_name")
+        if total > best[0]:
+            best = (total, fields)
+    return best
+
+
+def _name_component(query: NameQuery, record: source_pb.SourceRecord) -> tuple[float, list[str]]:
+    similarity, fields = name_similarity(query, record.name)
+    for alias in record.aliases:
+        alias_similarity, alias_fields = name_similarity(query, alias)
+        if alias_similarity > similarity:
+            similarity, fields = alias_similarity, alias_fields
+    if similarity == 0.0:
+        return 0.0, []
+    factor, dob_matched = dob_factor(query.dob, record.date_of_birth)
+    if dob_matched:
+        fields = [*fields, "name.date_of_birth"]
+    return similarity * factor, fields
+
+
+def _identifier_component(query: IdentifierQuery, record: source_pb.SourceRecord) -> bool | None:
+    """True on a match, False on a contradiction, None when the record has no such number."""
+    seen = False
+    for identifier in record.identifiers:
+        if identifier.type != query.type:
+            continue
+        seen = True
+        if identifier.value == query.value and (
+            not query.issuer or not identifier.issuer or identifier.issuer == query.issuer
+        ):
+            return True
+    return False if seen else None
+
+
+_ADDRESS_WEIGHTS = {
+    "street": 0.35,
+    "street_number": 0.2,
+    "postal_code": 0.25,
+    "city": 0.1,
+    "state": 0.05,
+    "unit": 0.05,
+}
+_ADDRESS_FIELDS = {
+    "street": "address.street_name",
+    "street_number": "address.street_number",
+    "postal_code": "address.postal_code",
+    "city": "address.city",
+    "state": "address.state",
+    "unit": "address.secondary_unit",
+}
+
+
+def address_similarity(query: AddressQuery, address: records_pb2.PostalAddress) -> tuple[float, list[str]]:
+    """Share of the query's address parts (by weight) one stored address agrees with."""
+    given = 0.0
+    agreed = 0.0
+    fields: list[str] = []
+    stored = {
+        "street": street_key(address.street_name),
+        "street_number": normalize.fold_text(address.street_number).upper().replace(" ", ""),
+        "postal_code": postal_key(address.postal_code),
+        "city": normalize.fold_text(address.city).upper(),
+        "state": address.state.upper(),
+        "unit": _unit_key(address.secondary_unit),
+    }
+    for part, weight in _ADDRESS_WEIGHTS.items():
+        wanted = getattr(query, part)
+        if not wanted:
+            continue
+        given += weight
+        have = stored[part]
+        if part in ("street", "city"):
+            same = bool(have) and JaroWinkler.similarity(wanted, have) >= STREET_THRESHOLD
+        else:
+            same = wanted == have
+        if same:
+            agreed += weight
+            fields.append(_ADDRESS_FIELDS[part])
+    if query.country and address.country and query.country != address.country:
+        return 0.0, []
+    return (agreed / given if given else 0.0), fields
+
+
+def _address_component(query: AddressQuery, record: source_pb.SourceRecord) -> tuple[float | None, list[str]]:
+    has_parts = bool(query.street or query.postal_code)
+    best, fields = 0.0, []
+    if has_parts:
+        for address in record.addresses:
+            similarity, address_fields = address_similarity(query, address)
+            if similarity > best:
+                best, fields = similarity, address_fields
+    phone_matched = bool(query.phone) and query.phone in record.phone_numbers
+    if best < ADDRESS_THRESHOLD:
+        best, fields = 0.0, []
+    elif query.full_address:
+        fields = ["address.full_address"]
+    if phone_matched:
+        fields.append("address.phone_number")
+        best = min(1.0, max(best, 0.9) + (0.1 if best >= ADDRESS_THRESHOLD else 0.0))
+    if best == 0.0 and not record.addresses and not record.phone_numbers:
+        return None, []
+    return best, fields
+
+
+def _incident_component(
+    query: IncidentQuery, record: source_pb.SourceRecord
+) -> tuple[float | None, list[str]]:
+    if not record.incidents:
+        return None, []
+    for incident in record.incidents:
+        if incident.activity_number != query.activity_number:
+            continue
+        if not query.description:
+            return 1.0, ["incident.activity_number"]
+        similarity = fuzz.token_set_ratio(
+            normalize.fold_text(query.description), normalize.fold_text(incident.activity_description)
+        )
+        if similarity >= DESCRIPTION_THRESHOLD:
+            return 1.0, ["incident.activity_number", "incident.activity_description"]
+    return 0.0, []
+
+
+def score_record(query: Query, record: source_pb.SourceRecord) -> Match | None:
+    """The record's match against the query, or None when no category matched."""
+    numerator = 0.0
+    denominator = 0.0
+    fields: list[str] = []
+    matched_any = False
+    identifier_hit = False
+    if query.identifier is not None:
+        outcome = _identifier_component(query.identifier, record)
+        if outcome is True:
+            identifier_hit = matched_any = True
+            fields.append(query.identifier.field)
+        if outcome is not None:
+            denominator += WEIGHTS["identifier"]
+            numerator += WEIGHTS["identifier"] if outcome else 0.0
+    if query.name is not None:
+        value, name_fields = _name_component(query.name, record)
+        denominator += WEIGHTS["name"]
+        numerator += WEIGHTS["name"] * value
+        if name_fields or value > 0:
+            matched_any = True
+            fields.extend(name_fields)
+    if query.address is not None:
+        address_value, address_fields = _address_component(query.address, record)
+        if address_value is not None:
+            denominator += WEIGHTS["address"]
+            numerator += WEIGHTS["address"] * address_value
+            if address_value > 0:
+                matched_any = True
+                fields.extend(address_fields)
+    if query.incident is not None:
+        incident_value, incident_fields = _incident_component(query.incident, record)
+        if incident_value is not None:
+            denominator += WEIGHTS["incident"]
+            numerator += WEIGHTS["incident"] * incident_value
+            if incident_value > 0:
+                matched_any = True
+                fields.extend(incident_fields)
+    if not matched_any:
+        return None
+    if identifier_hit:
+        score = 1.0
+    else:
+        score = min(NON_IDENTIFIER_CAP, numerator / denominator) if denominator else 0.0
+    return Match(round(score, 4), tuple(dict.fromkeys(fields)))
