@@ -1,1 +1,4 @@
-"""The broker: server assembly, the interceptor chain (tracing → audit → identity → policy), the handlers and the fan-out to sources and partners."""
+"""The broker: server assembly, the interceptor chain, the handlers and the fan-out.
+
+The chain is tracing → audit → identity → policy; the fan-out reaches sources and partners.
+"""

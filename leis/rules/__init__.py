@@ -1,1 +1,1 @@
-"""Pure rules over plain data: request validation, purpose and ORI checks, rate limiting, release and merge."""
+"""Pure rules over plain data: request validation, purpose and ORI, rate limits, release, merge."""
