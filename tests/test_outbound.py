@@ -32,9 +32,9 @@ from leis_api.v1 import audit_service_pb2 as audit_pb
 from leis_api.v1 import audit_service_pb2_grpc as audit_grpc
 from leis_api.v1 import federated_search_service_pb2 as fed_pb
 from leis_api.v1 import subject_pb2
-from leis_sim.partners.data import SHOWCASE_PERSONS, UNKNOWN_PERSON
 from leis_sim.partners.profiles import TWO_WAY_PARTNER_IDS
 from leis_sim.partners.server import Fault
+from leis_sim.synth.partner_cast import SHOWCASE_PERSONS, UNKNOWN_PERSON
 
 LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
 ANALYST_ORI = "DCICE0000"

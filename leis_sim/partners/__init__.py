@@ -6,7 +6,7 @@ log and configurable faults; ``leis partners serve`` runs them from the command 
 (one-way) is never simulated.
 """
 
-from leis_sim.partners.data import DEFAULT_PERSONS, DEFAULT_SEED, SHOWCASE_PERSONS, UNKNOWN_PERSON, Person
+from leis_sim.partners.data import DEFAULT_PERSONS, DEFAULT_SEED
 from leis_sim.partners.profiles import (
     DEFAULT_PARTNER_BASE_PORT,
     PARTNER_PROFILES,
@@ -27,6 +27,7 @@ from leis_sim.partners.server import (
     start_partners,
     stop_partners,
 )
+from leis_sim.synth.partner_cast import SHOWCASE_PERSONS, UNKNOWN_PERSON, Person
 
 __all__ = [
     "DEFAULT_PARTNER_BASE_PORT",

@@ -6,21 +6,9 @@ and identifying numbers; and *episodes* naming them — an incident report, ofte
 an arrest and a booking that share its activity number — owned by ORIs in the partner's
 states. About 1,200 persons and 3,500-4,000 records per partner, kept in memory.
 
-Showcase persons (``SHOWCASE_PERSONS``) appear with the same identity in several partners'
-data so that outbound search has something to find; ``UNKNOWN_PERSON`` is known to none:
-
-============================  ==========  ===========  ======================================
-person                        DOB         SSN          known to
-============================  ==========  ===========  ======================================
-Marisol Ines Quintanilla      1986-04-12  547-38-2291  ndex, lasd, arjis
-Darnell Ray Whitcombe         1979-11-02  455-61-0834  ndex, tdex, azlink
-Kenji Arthur Halvorsen        1991-06-30  533-27-6619  linx-nw, linx-hr, linx-ncr, linx-socal
-Evangeline Thistlewood        1990-07-21  318-52-4470  nobody
-============================  ==========  ===========  ======================================
-
-In each partner that knows them a showcase person has four records: an incident on its own,
-and an incident with its arrest and booking (sharing one activity number). All of it is
-synthetic.
+In each partner that knows them a showcase person (``leis_sim.synth.partner_cast``) has four
+records: an incident on its own, and an incident with its arrest and booking (sharing one
+activity number). All of it is synthetic.
 """
 
 from __future__ import annotations
@@ -32,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from leis_api.v1 import records_pb2
 from leis_sim.partners.profiles import PartnerProfile, partner_profile
+from leis_sim.synth.partner_cast import SHOWCASE_PERSONS, Address, Identifier, Person
 
 DEFAULT_SEED = 20190501
 DEFAULT_PERSONS = 1200
@@ -43,45 +32,6 @@ SSN = records_pb2.IDENTIFIER_TYPE_SSN
 PASSPORT = records_pb2.IDENTIFIER_TYPE_PASSPORT_NUMBER
 ALIEN = records_pb2.IDENTIFIER_TYPE_ALIEN_NUMBER
 DRIVER_LICENSE = records_pb2.IDENTIFIER_TYPE_DRIVER_LICENSE_NUMBER
-
-
-@dataclass(frozen=True)
-class Address:
-    """A US postal address."""
-
-    street_number: str
-    street_name: str
-    secondary_unit: str
-    city: str
-    state: str
-    postal_code: str
-    country: str = "USA"
-
-
-@dataclass(frozen=True)
-class Identifier:
-    """An identifying number as the partner holds it (normalised: no separators, upper case)."""
-
-    type: int
-    value: str
-    issuer: str = ""
-
-
-@dataclass(frozen=True)
-class Person:
-    """A person named in partner records."""
-
-    first_name: str
-    middle_name: str
-    last_name: str
-    date_of_birth: str
-    addresses: tuple[Address, ...]
-    identifiers: tuple[Identifier, ...]
-
-    @property
-    def full_name(self) -> str:
-        """First, middle and last name in display order."""
-        return " ".join(p for p in (self.first_name, self.middle_name, self.last_name) if p)
 
 
 @dataclass(frozen=True)
@@ -97,66 +47,6 @@ class Record:
     identifiers: tuple[Identifier, ...]
     activity_number: str
     offense: str
-
-
-@dataclass(frozen=True)
-class ShowcasePerson:
-    """A person deliberately present in several partners' data (or, with no partners, in none)."""
-
-    person: Person
-    known_to: tuple[str, ...]
-
-
-# --------------------------------------------------------------------------- showcase persons
-
-SHOWCASE_PERSONS: tuple[ShowcasePerson, ...] = (
-    ShowcasePerson(
-        Person(
-            "Marisol",
-            "Ines",
-            "Quintanilla",
-            "1986-04-12",
-            (Address("4127", "Alondra Blvd", "Apt 12", "Compton", "CA", "90220"),),
-            (Identifier(SSN, "547382291"), Identifier(DRIVER_LICENSE, "D4821937", "CA")),
-        ),
-        ("ndex", "lasd", "arjis"),
-    ),
-    ShowcasePerson(
-        Person(
-            "Darnell",
-            "Ray",
-            "Whitcombe",
-            "1979-11-02",
-            (Address("2210", "Ridgecrest Dr", "", "El Paso", "TX", "79912"),),
-            (Identifier(SSN, "455610834"), Identifier(DRIVER_LICENSE, "31857402", "TX")),
-        ),
-        ("ndex", "tdex", "azlink"),
-    ),
-    ShowcasePerson(
-        Person(
-            "Kenji",
-            "Arthur",
-            "Halvorsen",
-            "1991-06-30",
-            (Address("815", "Harbor View Ln", "", "Tacoma", "WA", "98403"),),
-            (
-                Identifier(SSN, "533276619"),
-                Identifier(DRIVER_LICENSE, "HALVOKA512PB", "WA"),
-                Identifier(PASSPORT, "571902284", "USA"),
-            ),
-        ),
-        ("linx-nw", "linx-hr", "linx-ncr", "linx-socal"),
-    ),
-)
-
-UNKNOWN_PERSON = Person(
-    "Evangeline",
-    "",
-    "Thistlewood",
-    "1990-07-21",
-    (Address("77", "Larkspur Ct", "", "Boise", "ID", "83702"),),
-    (Identifier(SSN, "318524470"), Identifier(DRIVER_LICENSE, "ZT902113", "ID")),
-)
 
 
 def partner_cities(agency_id: str) -> tuple[tuple[str, str, str], ...]:

@@ -23,7 +23,8 @@ from rapidfuzz.distance import JaroWinkler
 
 from leis.common.normalize import identifier_criteria
 from leis_api.v1 import records_pb2, subject_pb2
-from leis_sim.partners.data import Address, Record
+from leis_sim.partners.data import Record
+from leis_sim.synth.partner_cast import Address
 
 MAX_RESULTS = 50
 _LAST_NAME_THRESHOLD = 0.87

@@ -1,5 +1,6 @@
-"""Deterministic synthetic data for the three source simulators (EID, TECS, photo store).
+"""Deterministic synthetic people for the source and partner simulators.
 
-``sources.synth.world.generate`` yields every person's records; ``sources.synth.showcase``
-documents the fixed cast every data set contains. All of it is synthetic.
+``world.generate`` yields every person's source records; ``showcase`` documents the fixed
+cast every source data set contains; ``partner_cast`` holds the persons the partner
+simulators share. All of it is synthetic.
 """

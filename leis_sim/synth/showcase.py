@@ -74,6 +74,7 @@ from leis_sim.synth.model import (
     RecordSpec,
     WorldEntry,
 )
+from leis_sim.synth.partner_cast import SHOWCASE_PERSONS
 
 REMARKS_MARKER = "ZEBRA-HARBOR-7731"
 RESERVED_SUBJECT_IDS = 1000
@@ -452,8 +453,6 @@ class DemoSubject:
 
 def demo_subjects() -> dict[str, DemoSubject]:
     """The demo's sample subjects: keys "protected", "closed_suspect", "tolerant", "outbound"."""
-    from leis_sim.partners.data import SHOWCASE_PERSONS
-
     protected = showcase("protected_asylum_seeker")
     suspect = showcase("closed_suspect")
     partner_person = SHOWCASE_PERSONS[0].person
