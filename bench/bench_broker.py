@@ -25,13 +25,14 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_sources import sample_queries
-from mesh import PORTS, closed_loop, prepare_home, rss_mb, start, start_sources, stop, wait_healthy
+from mesh import PORTS, add_sources, bench_mesh, closed_loop, prepare_home, rss_mb
 
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT
 from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import query_service_pb2_grpc as query_grpc
 from leis_api.v1 import subject_pb2
+from leis_sim.launcher import leis_argv
 
 NDEX_ORI = "WVFBI9900"
 
@@ -84,10 +85,11 @@ def main() -> None:
         f"{len(subjects)} distinct queries over {args.persons:,} persons per source; "
         f"concurrency {args.concurrency}, {args.seconds:.0f} s per run"
     )
-    sources = start_sources(home)
+    sources = bench_mesh(home)
+    add_sources(sources, home)
     results = []
-    try:
-        wait_healthy(sources, home)
+    with sources:
+        sources.start_healthy()
         addresses = [f"--{n}=127.0.0.1:{PORTS[n]}" for n in ("eid", "tecs", "photos")]
         for label, argv, port, env in (
             (
@@ -101,26 +103,22 @@ def main() -> None:
                 PORTS["baseline"],
                 {},
             ),
-            ("(b) full broker, tracing on", [sys.executable, "-m", "leis.cli", "serve"], PORTS["broker"], {}),
+            ("(b) full broker, tracing on", leis_argv("serve"), PORTS["broker"], {}),
             (
                 "(c) full broker, tracing off",
-                [sys.executable, "-m", "leis.cli", "serve"],
+                leis_argv("serve"),
                 PORTS["broker"],
                 {"OTEL_TRACES_SAMPLER": "always_off"},
             ),
         ):
-            proc = start(label.split()[0], argv, port, home, env)
-            try:
-                wait_healthy([proc], home)
+            with bench_mesh(home) as server:
+                proc = server.add(label.split()[0], argv, port, env)
+                server.start_healthy()
                 result = asyncio.run(load(label, home, port, subjects, args))
-                rss = rss_mb(proc.popen.pid)
+                rss = rss_mb(proc.pid)
                 results.append(result)
                 print(f"{result.line()}   RSS {rss:.0f} MB", flush=True)  # type: ignore[attr-defined]
-            finally:
-                stop([proc])
-                time.sleep(0.5)
-    finally:
-        stop(sources)
+            time.sleep(0.5)
     base, broker, untraced = results
     print(
         f"broker/baseline QPS {broker.qps / base.qps:.2f}x (target >= 0.75x); "  # type: ignore[attr-defined]

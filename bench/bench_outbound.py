@@ -36,7 +36,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mesh import PORTS, LoadResult, Proc, closed_loop, prepare_home, rss_mb, start, stop, wait_healthy
+from mesh import PORTS, LoadResult, bench_mesh, closed_loop, prepare_home, rss_mb
 
 from leis.broker.outbound import MAX_PARTNER_RESPONSE_BYTES
 from leis.common.paths import LeisHome
@@ -47,8 +47,10 @@ from leis_api.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
 from leis_api.v1 import federated_search_service_pb2 as fed_pb
 from leis_api.v1 import federated_search_service_pb2_grpc as fed_grpc
 from leis_api.v1 import subject_pb2
-from leis_sim.partners.data import SHOWCASE_PERSONS, UNKNOWN_PERSON, Person, generate_records
+from leis_sim.launcher import Mesh, Process, leis_argv
+from leis_sim.partners.data import generate_records
 from leis_sim.partners.profiles import TWO_WAY_PARTNER_IDS, default_address
+from leis_sim.synth.partner_cast import SHOWCASE_PERSONS, UNKNOWN_PERSON, Person
 
 ANALYST_ORI = "DCICE0000"
 LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
@@ -125,12 +127,9 @@ def subjects() -> list[subject_pb2.SubjectQuery]:
     ]
 
 
-def start_partners(home: LeisHome, slow: dict[str, int]) -> tuple[Proc, list[Proc]]:
-    """The simulators' process, and one health-check handle per partner port."""
-    argv = [
-        sys.executable,
-        "-m",
-        "leis.cli",
+def add_partners(mesh: Mesh, home: LeisHome, slow: dict[str, int]) -> Process:
+    """The simulators' process, health-checked on every partner port."""
+    argv = leis_argv(
         "partners",
         "serve",
         "--host",
@@ -140,16 +139,9 @@ def start_partners(home: LeisHome, slow: dict[str, int]) -> tuple[Proc, list[Pro
         "--pki-dir",
         str(home.pki),
         *(f"--latency-ms={agency_id}={ms}" for agency_id, ms in slow.items()),
-    ]
-    proc = start("partners", argv, PARTNER_BASE_PORT, home)
-    ports = [
-        Proc(f"partner {a}", proc.popen, PARTNER_BASE_PORT + i) for i, a in enumerate(TWO_WAY_PARTNER_IDS)
-    ]
-    return proc, ports
-
-
-def start_broker(home: LeisHome) -> Proc:
-    return start("broker", [sys.executable, "-m", "leis.cli", "serve"], BROKER_PORT, home)
+    )
+    more_ports = [PARTNER_BASE_PORT + i for i in range(1, len(TWO_WAY_PARTNER_IDS))]
+    return mesh.add("partners", argv, PARTNER_BASE_PORT, more_ports=more_ports)
 
 
 class Load:
@@ -296,23 +288,17 @@ async def slow_run(
 
 def run_phase(home: LeisHome, slow: dict[str, int], body: Callable[[dict[str, int]], T]) -> T:
     """Start partners (with ``slow`` latencies) and the broker, run ``body(pids)``, stop both."""
-    partners, ports = start_partners(home, slow)
-    procs = [partners]
-    try:
-        wait_healthy(ports, home)
-        broker = start_broker(home)
-        procs.append(broker)
-        wait_healthy([broker], home)
-        result = body({"broker": broker.popen.pid, "partners": partners.popen.pid})
+    with bench_mesh(home) as mesh:
+        partners = add_partners(mesh, home, slow)
+        broker = mesh.add("broker", leis_argv("serve"), BROKER_PORT)
+        mesh.start_healthy()
+        result = body({"broker": broker.pid, "partners": partners.pid})
         print(
-            f"    RSS: broker {rss_mb(broker.popen.pid):.0f} MB, "
-            f"partners {rss_mb(partners.popen.pid):.0f} MB",
+            f"    RSS: broker {rss_mb(broker.pid):.0f} MB, partners {rss_mb(partners.pid):.0f} MB",
             flush=True,
         )
-        return result
-    finally:
-        stop(list(reversed(procs)))
-        time.sleep(0.5)
+    time.sleep(0.5)
+    return result
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Shared set-up for the broker and outbound benchmarks: a LEIS home with PKI,
-registry, high rate limits and seeded sources, and helpers to run processes and
-closed-loop load. Benchmarks run on demand (``python bench/<name>.py``) and print
+registry, high rate limits and seeded sources, a process launcher on it
+(``leis_sim.launcher``) and closed-loop load. Benchmarks run on demand (``python bench/<name>.py``) and print
 figures; they are never part of the test suite.
 """
 
@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from leis.common.paths import LeisHome
-from leis.common.tls import channel_credentials
 from leis.pki.ca import init_pki
 from leis.registry.agreements import write_seed_registry
+from leis_sim.launcher import Mesh, leis_argv
 
 BENCH_CONFIG = """
 [broker]
@@ -67,98 +64,36 @@ def prepare_home(root: Path, persons: int) -> LeisHome:
     marker = home.sources / f".persons-{persons}"
     if not marker.exists():
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "leis.cli",
-                "sources",
-                "seed",
-                "--persons",
-                str(persons),
-                "--data-dir",
-                str(home.sources),
-                "--force",
-            ],
+            leis_argv(
+                "sources", "seed", "--persons", str(persons), "--data-dir", str(home.sources), "--force"
+            ),
             check=True,
         )
         marker.touch()
     return home
 
 
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    port: int
+def bench_mesh(home: LeisHome) -> Mesh:
+    """A launcher for benchmark processes on ``home`` (logs in ``<home>/bench-logs``)."""
+    return Mesh(home.pki, home.root / "bench-logs", {**os.environ, "LEIS_HOME": str(home.root)})
 
 
-def start(
-    name: str, argv: Sequence[str], port: int, home: LeisHome, env: dict[str, str] | None = None
-) -> Proc:
-    log = (home.root / f"bench-{name}.log").open("wb")
-    popen = subprocess.Popen(
-        list(argv),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "LEIS_HOME": str(home.root), **(env or {})},
-    )
-    return Proc(name, popen, port)
-
-
-def start_sources(home: LeisHome) -> list[Proc]:
-    return [
-        start(
+def add_sources(mesh: Mesh, home: LeisHome) -> None:
+    """Declare the three source simulators on their benchmark ports."""
+    for name in ("eid", "tecs", "photos"):
+        argv = leis_argv(
+            "sources",
+            "serve",
+            "--source",
             name,
-            [
-                sys.executable,
-                "-m",
-                "leis.cli",
-                "sources",
-                "serve",
-                "--source",
-                name,
-                "--port",
-                str(PORTS[name]),
-                "--data-dir",
-                str(home.sources),
-                "--pki-dir",
-                str(home.pki),
-            ],
-            PORTS[name],
-            home,
+            "--port",
+            str(PORTS[name]),
+            "--data-dir",
+            str(home.sources),
+            "--pki-dir",
+            str(home.pki),
         )
-        for name in ("eid", "tecs", "photos")
-    ]
-
-
-def wait_healthy(procs: Sequence[Proc], home: LeisHome, timeout: float = 60.0) -> None:
-    credentials = channel_credentials(home.pki, "broker-client")
-    deadline = time.monotonic() + timeout
-    for proc in procs:
-        with grpc.secure_channel(f"localhost:{proc.port}", credentials) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                if proc.popen.poll() is not None:
-                    raise SystemExit(f"{proc.name} exited; see {home.root}/bench-{proc.name}.log")
-                try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                        break
-                except grpc.RpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{proc.name} not healthy")
-                time.sleep(0.2)
-
-
-def stop(procs: Sequence[Proc]) -> None:
-    for proc in procs:
-        if proc.popen.poll() is None:
-            proc.popen.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.popen.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.popen.kill()
+        mesh.add(name, argv, PORTS[name])
 
 
 def rss_mb(pid: int) -> float:

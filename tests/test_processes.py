@@ -23,34 +23,31 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from leis.audit import EventRow, open_store, resolve_keys, verify_store
 from leis.common.paths import LeisHome
-from leis.common.tls import CA_CERT, agency_client_name, channel_credentials
+from leis.common.tls import CA_CERT, agency_client_name
 from leis.common.tracestore import TraceStoreError
 from leis.ops.traces import StoredSpan, read_all_spans_text, read_trace
 from leis_api.partner_client import PartnerClient
 from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import records_pb2, subject_pb2
+from leis_sim.launcher import STOP_TIMEOUT_SECONDS, Mesh, leis_argv
 from leis_sim.synth.showcase import showcase
 
 LAW = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
 NDEX_ORI = "WVFBI9900"
 SOURCES = ("eid", "tecs", "photos")
 SERVICES = {"broker": "leis-broker", **{name: f"leis-source-{name}" for name in SOURCES}}
-START_TIMEOUT_SECONDS = 60.0
-STOP_TIMEOUT_SECONDS = 10.0
 CLI_TIMEOUT_SECONDS = 30.0
 SPAN_WAIT_SECONDS = 10.0
 
@@ -99,108 +96,15 @@ def _free_port() -> int:
 
 
 @dataclass
-class Process:
-    """One process of the mesh: its command, port and captured output."""
-
-    name: str
-    argv: list[str]
-    port: int
-    stdout_path: Path
-    stderr_path: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.popen is not None
-        return self.popen.pid
-
-
-@dataclass
-class ProcessMesh:
+class ProcessMesh(Mesh):
     """Sources and broker as separate processes sharing one LEIS home."""
 
-    home: LeisHome
-    metrics_port: int
-    processes: dict[str, Process] = field(default_factory=dict)
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "LEIS_HOME": str(self.home.root), "LEIS_LOG_LEVEL": "DEBUG"}
+    home: LeisHome = field(kw_only=True)
+    metrics_port: int = field(kw_only=True)
 
     @property
     def address(self) -> str:
         return f"localhost:{self.processes['broker'].port}"
-
-    def add(self, name: str, argv: Sequence[str], port: int) -> None:
-        logs = self.home.root / "logs"
-        logs.mkdir(exist_ok=True)
-        self.processes[name] = Process(
-            name,
-            [sys.executable, "-m", "leis.cli", *argv],
-            port,
-            logs / f"{name}.out",
-            logs / f"{name}.err",
-        )
-
-    def start(self, name: str) -> None:
-        """Start (or restart) one process, appending to its output files."""
-        process = self.processes[name]
-        with process.stdout_path.open("ab") as out, process.stderr_path.open("ab") as err:
-            process.popen = subprocess.Popen(process.argv, stdout=out, stderr=err, env=self.env)
-
-    def wait_healthy(self, names: Sequence[str], timeout: float = START_TIMEOUT_SECONDS) -> None:
-        """Wait for standard gRPC health SERVING from each process, within ``timeout`` overall."""
-        credentials = channel_credentials(self.home.pki, "broker-client")
-        deadline = time.monotonic() + timeout
-        for name in names:
-            process = self.processes[name]
-            with grpc.secure_channel(f"localhost:{process.port}", credentials) as channel:
-                stub = health_pb2_grpc.HealthStub(channel)
-                while True:
-                    assert process.popen is not None
-                    if process.popen.poll() is not None:
-                        raise RuntimeError(f"{name} exited early:\n{self.output(name)}")
-                    try:
-                        reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                            break
-                    except grpc.RpcError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{name} not healthy in {timeout} s:\n{self.output(name)}")
-                    time.sleep(0.1)
-
-    def stop(self, name: str, sig: signal.Signals = signal.SIGTERM) -> int:
-        """Signal one process and reap it (SIGKILL after the timeout); its exit status."""
-        popen = self.processes[name].popen
-        if popen is None:
-            return 0
-        if popen.poll() is None:
-            popen.send_signal(sig)
-        try:
-            return popen.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            return popen.wait(timeout=STOP_TIMEOUT_SECONDS)
-
-    def stop_all(self) -> None:
-        """SIGTERM every running process, then SIGKILL what has not exited in time."""
-        for process in self.processes.values():
-            if process.popen is not None and process.popen.poll() is None:
-                process.popen.send_signal(signal.SIGTERM)
-        for name in reversed(self.processes):
-            self.stop(name)
-
-    def output(self, name: str) -> str:
-        process = self.processes[name]
-        return "\n".join(
-            path.read_text(errors="replace")
-            for path in (process.stdout_path, process.stderr_path)
-            if path.exists()
-        )
-
-    def all_output(self) -> str:
-        return "\n".join(self.output(name) for name in self.processes)
 
     def partner(self, agency_id: str = "ndex") -> PartnerClient:
         name = agency_client_name(agency_id)
@@ -210,8 +114,8 @@ class ProcessMesh:
     def leis(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one ``leis`` command against this home."""
         return subprocess.run(
-            [sys.executable, "-m", "leis.cli", *args],
-            env=self.env,
+            leis_argv(*args),
+            env=dict(self.env),
             capture_output=True,
             text=True,
             timeout=CLI_TIMEOUT_SECONDS,
@@ -237,18 +141,17 @@ def mesh(
         (home.sources / f"{name}.db").symlink_to(source_data / f"{name}.db")
     home.agreements.write_text(seed_registry)
     ports = {name: _free_port() for name in ("broker", *SOURCES)}
-    built = ProcessMesh(home, metrics_port=_free_port())
+    env = {**os.environ, "LEIS_HOME": str(home.root), "LEIS_LOG_LEVEL": "DEBUG"}
+    built = ProcessMesh(home.pki, home.root / "logs", env, home=home, metrics_port=_free_port())
     home.config.write_text(CONFIG.format(metrics=built.metrics_port, **ports))
     for name in SOURCES:
-        built.add(name, ["sources", "serve", "--source", name, "--port", str(ports[name])], ports[name])
-    built.add("broker", ["serve"], ports["broker"])
-    try:
-        for name in built.processes:
-            built.start(name)
-        built.wait_healthy(list(built.processes))
+        built.add(
+            name, leis_argv("sources", "serve", "--source", name, "--port", str(ports[name])), ports[name]
+        )
+    built.add("broker", leis_argv("serve"), ports["broker"])
+    with built:
+        built.start_healthy()
         yield built
-    finally:
-        built.stop_all()
 
 
 def _search(
@@ -628,7 +531,7 @@ def test_kill_9_under_load_loses_no_acknowledged_event(mesh: ProcessMesh) -> Non
     assert verified.returncode == 0, verified.stderr
 
     # A restarted broker continues the same chain from its durable head.
-    mesh.start("broker")
+    mesh.start(["broker"])
     mesh.wait_healthy(["broker"])
     with mesh.partner() as client:
         after = _search(client, SUSPECT.name_query(), user_id="det.restart")

@@ -15,40 +15,21 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from leis.broker.config import DEFAULT_PORTS, SOURCE_NAMES
 from leis.common.errors import details_of
 from leis.common.paths import LeisHome
-from leis.common.tls import CA_CERT, agency_client_name, channel_credentials
+from leis.common.tls import CA_CERT, agency_client_name
 from leis.pki.ca import init_pki
 from leis.registry.agreements import write_seed_registry
 from leis_api.v1 import subject_pb2
+from leis_sim.launcher import Mesh, leis_argv
 from leis_sim.partners.profiles import DEFAULT_PARTNER_BASE_PORT as PARTNER_BASE_PORT
 
 DEFAULT_PERSONS = 20_000
-START_TIMEOUT_SECONDS = 60.0
-
-
-@dataclass
-class Process:
-    """One process the demo started."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-
-def _leis(*args: str) -> list[str]:
-    return [sys.executable, "-m", "leis.cli", *args]
 
 
 def prepare(home: LeisHome, persons: int) -> None:
@@ -63,94 +44,46 @@ def prepare(home: LeisHome, persons: int) -> None:
     if not all((home.sources / f"{name}.db").exists() for name in SOURCE_NAMES):
         print(f"seeding synthetic source data ({persons:,} persons) in {home.sources}")
         subprocess.run(  # noqa: S603 - our own interpreter and arguments
-            _leis("sources", "seed", "--persons", str(persons), "--data-dir", str(home.sources), "--force"),
+            leis_argv(
+                "sources", "seed", "--persons", str(persons), "--data-dir", str(home.sources), "--force"
+            ),
             check=True,
         )
 
 
-def _start(name: str, argv: Sequence[str], port: int, home: LeisHome) -> Process:
-    logs = home.root / "logs"
-    logs.mkdir(exist_ok=True)
-    log_path = logs / f"{name}.log"
-    with log_path.open("ab") as log_file:
-        popen = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            list(argv),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "LEIS_HOME": str(home.root)},
-        )
-    return Process(name, popen, port, log_path)
-
-
-def _wait_healthy(process: Process, credentials: grpc.ChannelCredentials, deadline: float) -> None:
-    with grpc.secure_channel(f"localhost:{process.port}", credentials) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            if process.popen.poll() is not None:
-                raise RuntimeError(f"{process.name} exited early; see {process.log_path}")
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{process.name} did not become healthy; see {process.log_path}")
-            time.sleep(0.2)
-
-
 @contextlib.contextmanager
-def mesh(home: LeisHome) -> Iterator[list[Process]]:
+def mesh(home: LeisHome) -> Iterator[Mesh]:
     """Start sources, partner simulators and broker; stop them all on exit."""
-    processes: list[Process] = []
-    try:
-        for name in SOURCE_NAMES:
-            port = DEFAULT_PORTS[name]
-            argv = _leis(
-                "sources",
-                "serve",
-                "--source",
-                name,
-                "--port",
-                str(port),
-                "--data-dir",
-                str(home.sources),
-                "--pki-dir",
-                str(home.pki),
-            )
-            processes.append(_start(name, argv, port, home))
-        processes.append(
-            _start(
-                "partners",
-                _leis("partners", "serve", "--base-port", str(PARTNER_BASE_PORT), "--pki-dir", str(home.pki)),
-                PARTNER_BASE_PORT,
-                home,
-            )
+    started = Mesh(home.pki, home.root / "logs", {**os.environ, "LEIS_HOME": str(home.root)})
+    for name in SOURCE_NAMES:
+        port = DEFAULT_PORTS[name]
+        argv = leis_argv(
+            "sources",
+            "serve",
+            "--source",
+            name,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(home.sources),
+            "--pki-dir",
+            str(home.pki),
         )
-        processes.append(_start("broker", _leis("serve"), DEFAULT_PORTS["broker"], home))
-        credentials = channel_credentials(home.pki, "broker-client")
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        for process in processes:
-            _wait_healthy(process, credentials, deadline)
-        print("mesh up: " + ", ".join(f"{p.name} :{p.port} (pid {p.popen.pid})" for p in processes))
-        yield processes
+        started.add(name, argv, port)
+    started.add(
+        "partners",
+        leis_argv("partners", "serve", "--base-port", str(PARTNER_BASE_PORT), "--pki-dir", str(home.pki)),
+        PARTNER_BASE_PORT,
+    )
+    started.add("broker", leis_argv("serve"), DEFAULT_PORTS["broker"])
+    started.start_healthy()
+    processes = started.processes.values()
+    print("mesh up: " + ", ".join(f"{p.name} :{p.port} (pid {p.pid})" for p in processes))
+    try:
+        yield started
     finally:
-        stop(processes)
-
-
-def stop(processes: Sequence[Process]) -> None:
-    """SIGTERM every process (graceful shutdown), then SIGKILL what is left after 10 s."""
-    for process in reversed(processes):
-        if process.popen.poll() is None:
-            process.popen.send_signal(signal.SIGTERM)
-    for process in reversed(processes):
-        try:
-            process.popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.popen.kill()
-            process.popen.wait()
-    if processes:
-        print("stopped " + ", ".join(p.name for p in processes))
+        started.stop_all()
+        print("stopped " + ", ".join(started.processes))
 
 
 def _banner(text: str) -> None:
