@@ -15,13 +15,25 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 if TYPE_CHECKING:
     from leis.common.tls import CertIdentity
@@ -89,25 +101,139 @@ class RegistryError(Exception):
     """A missing, unreadable or malformed registry; the message names file, agreement and field."""
 
 
-@dataclass(frozen=True)
-class Agreement:
-    """One member agency's (or internal principal's) agreement, validated."""
+# --------------------------------------------------------------------------- schema
 
-    id: str
-    name: str
+
+def _shown(value: object) -> str:
+    """A value as it appears in a message: quoted if a string, shortened if long."""
+    shown = repr(value) if isinstance(value, str) else str(value)
+    return shown if len(shown) <= MAX_SHOWN else shown[: MAX_SHOWN - 3] + "..."
+
+
+def _problem(kind: str, message: str, at: tuple[str | int, ...] = ()) -> PydanticCustomError:
+    """A schema error whose message is final; ``at`` extends the location pydantic reports."""
+    return PydanticCustomError(kind, message, {"at": at})
+
+
+def _not_blank(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise _problem("blank", "must not be empty")
+    return value
+
+
+def _matching(pattern: re.Pattern[str]) -> str:
+    return rf"\A(?:{pattern.pattern})\Z"
+
+
+def _fingerprint(value: str) -> str:
+    """Accept ``AB:CD:…`` (openssl style) as well as plain hex; compare in lower case."""
+    normalised = value.replace(":", "").lower()
+    if FINGERPRINT_PATTERN.fullmatch(normalised) is None:
+        raise _problem("fingerprint", f"{_shown(value)} is not valid")
+    return normalised
+
+
+def _host_port(value: str) -> str:
+    match = HOST_PORT_PATTERN.fullmatch(value)
+    if match is None or not 0 < int(match["port"]) <= MAX_PORT:
+        raise _problem("endpoint", f"{_shown(value)} is not host:port")
+    return value
+
+
+def _listed_once(values: object) -> object:
+    """Refuse an array naming one entry twice (before the items are converted)."""
+    if isinstance(values, list):
+        seen: set[object] = set()
+        for position, item in enumerate(values):
+            key = _fingerprint_key(item)
+            if key in seen:
+                raise _problem("duplicate", f"{_shown(item)} is listed twice", (position,))
+            if isinstance(key, str):
+                seen.add(key)
+    return values
+
+
+def _fingerprint_key(item: object) -> object:
+    return item.replace(":", "").lower() if isinstance(item, str) and ":" in item else item
+
+
+_Text = Annotated[str, Strict(), BeforeValidator(_not_blank)]
+_Integer = Annotated[int, Strict(), Field(ge=1)]
+_Date = Annotated[date, Strict()]
+_Ori = Annotated[str, Strict(), Field(pattern=_matching(ORI_PATTERN))]
+_Fingerprint = Annotated[str, Strict(), AfterValidator(_fingerprint)]
+
+
+class Agreement(BaseModel):
+    """One member agency's (or internal principal's) agreement: the schema of an ``[[agreement]]``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", regex_engine="python-re")
+
+    id: Annotated[
+        _Text, Field(pattern=_matching(ID_PATTERN), description="lower-kebab-case (e.g. 'linx-nw')")
+    ]
+    name: _Text
     role: Role
-    direction: Direction | None
+    direction: Direction | None = None
     status: AgreementStatus
-    effective_from: date
-    effective_until: date | None
-    version: int
-    cert_identity: str
-    cert_fingerprints: tuple[str, ...]
-    permitted_oris: tuple[str, ...]
-    permitted_purposes: frozenset[Purpose]
-    release_profile: ReleaseProfile
-    endpoint: str | None = None
-    rate_limit_per_minute: int | None = None
+    effective_from: _Date
+    effective_until: _Date | None = None
+    version: _Integer
+    cert_identity: Annotated[
+        _Text, Field(pattern=_matching(DNS_PATTERN), description="a lower-case DNS name")
+    ]
+    cert_fingerprints: Annotated[tuple[_Fingerprint, ...], BeforeValidator(_listed_once)] = ()
+    permitted_oris: Annotated[
+        tuple[_Ori, ...],
+        BeforeValidator(_listed_once),
+        Field(description="a 9-character ORI (2 letters + 7 letters/digits)"),
+    ] = ()
+    permitted_purposes: Annotated[frozenset[Purpose], BeforeValidator(_listed_once)] = frozenset()
+    release_profile: ReleaseProfile = ReleaseProfile.STANDARD
+    endpoint: Annotated[_Text, AfterValidator(_host_port)] | None = None
+    rate_limit_per_minute: _Integer | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Agreement:
+        """The rules between fields: dates in order, scope, direction, profile, endpoint."""
+        given = self.model_fields_set
+        if self.effective_until is not None and self.effective_until < self.effective_from:
+            raise _problem(
+                "rule",
+                f"{self.effective_until.isoformat()} is before effective_from "
+                f"{self.effective_from.isoformat()}",
+                ("effective_until",),
+            )
+        if self.role in {Role.PARTNER, Role.ANALYST}:
+            for scope, what in (("permitted_oris", "ORI"), ("permitted_purposes", "purpose")):
+                if scope not in given:
+                    raise _problem("missing", "missing (required)", (scope,))
+                if not getattr(self, scope):
+                    raise _problem("rule", f"a {self.role} agreement needs at least one {what}", (scope,))
+        if self.role is Role.PARTNER:
+            if self.direction is None:
+                raise _problem(
+                    "rule", "required for a PARTNER agreement (TWO_WAY or ONE_WAY)", ("direction",)
+                )
+            expected = PROFILE_FOR_DIRECTION[self.direction]
+            if "release_profile" not in given:
+                raise _problem("rule", f"required for a PARTNER agreement ({expected})", ("release_profile",))
+            if self.release_profile is not expected:
+                raise _problem(
+                    "rule",
+                    f"{self.release_profile} does not fit a {self.direction} partner (use {expected})",
+                    ("release_profile",),
+                )
+        else:
+            if self.direction is not None:
+                raise _problem("rule", "only PARTNER agreements have a sharing direction", ("direction",))
+            if self.release_profile is not ReleaseProfile.STANDARD:
+                raise _problem(
+                    "rule", f"{self.release_profile} applies only to ONE_WAY partners", ("release_profile",)
+                )
+        if self.endpoint is not None and self.direction is not Direction.TWO_WAY:
+            raise _problem("rule", "only TWO_WAY partners are searched outbound (R-OUT-1)", ("endpoint",))
+        return self
 
     @property
     def agency_id(self) -> str:
@@ -135,6 +261,104 @@ class Agreement:
         if self.cert_identity not in identity.dns_names:
             return False
         return not self.cert_fingerprints or identity.fingerprint_sha256 in self.cert_fingerprints
+
+
+def _some_agreements(agreements: tuple[Agreement, ...]) -> tuple[Agreement, ...]:
+    if not agreements:
+        raise _problem("empty", "no [[agreement]] tables")
+    return agreements
+
+
+class _RegistryFile(BaseModel):
+    """The schema of a registry file: a version and at least one ``[[agreement]]``, ids unique."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: _Integer
+    agreement: Annotated[tuple[Agreement, ...], AfterValidator(_some_agreements)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> _RegistryFile:
+        first_of: dict[str, int] = {}
+        owner_of: dict[str, str] = {}
+        for index, agreement in enumerate(self.agreement):
+            if agreement.id in first_of:
+                raise _problem(
+                    "duplicate",
+                    f"duplicate of agreement[{first_of[agreement.id]}]",
+                    ("agreement", index, "id"),
+                )
+            if agreement.cert_identity in owner_of:
+                raise _problem(
+                    "duplicate",
+                    f"{agreement.cert_identity!r} is already used by agreement "
+                    f"{owner_of[agreement.cert_identity]!r}",
+                    ("agreement", index, "cert_identity"),
+                )
+            first_of[agreement.id] = index
+            owner_of[agreement.cert_identity] = agreement.id
+        return self
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "string_type": "a string",
+    "date_type": "a TOML date such as 2019-01-01 (unquoted)",
+    "tuple_type": "an array of strings",
+    "frozen_set_type": "an array of strings",
+    "model_type": "a table",
+}
+
+
+def _kind(value: object) -> str:
+    """``a string``, ``a date-time``…: the TOML kind of a value, for messages."""
+    kinds: tuple[tuple[type, str], ...] = (
+        (bool, "a boolean"),
+        (datetime, "a date-time"),
+        (date, "a date"),
+        (str, "a string"),
+        (int, "an integer"),
+        (float, "a float"),
+        (list, "an array"),
+        (dict, "a table"),
+    )
+    return next((name for kind, name in kinds if isinstance(value, kind)), f"a {type(value).__name__}")
+
+
+def _message(error: ErrorDetails, document: Mapping[str, Any], path: Path) -> str:
+    """Translate pydantic's first error into ``<file>: <agreement>: <field>: <problem>``."""
+    ctx = error.get("ctx") or {}
+    loc = (*error["loc"], *ctx.get("at", ()))
+    where = [str(path)]
+    fields: tuple[str | int, ...] = loc
+    model: type[BaseModel] = _RegistryFile
+    if len(loc) > 1 and loc[0] == "agreement" and isinstance(loc[1], int):
+        index, fields, model = loc[1], loc[2:], Agreement
+        table = document["agreement"][index]
+        agreement_id = table.get("id") if isinstance(table, dict) else None
+        id_is_valid = isinstance(agreement_id, str) and ID_PATTERN.fullmatch(agreement_id)
+        where.append(f"agreement {agreement_id!r}" if id_is_valid else f"agreement[{index}]")
+    if fields:
+        where.append(str(fields[0]) + "".join(f"[{part}]" for part in fields[1:]))
+    value, kind = error["input"], error["type"]
+    if kind == "missing":
+        problem = "missing (required)"
+    elif kind == "extra_forbidden":
+        hint = difflib.get_close_matches(str(fields[0]), list(model.model_fields), n=1)
+        problem = "unknown field" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+    elif kind == "enum":
+        problem = f"{_shown(value)} is not one of " + " | ".join(re.findall(r"'([^']*)'", ctx["expected"]))
+    elif kind == "greater_than_equal":
+        problem = f"{value} is less than {ctx['ge']}"
+    elif kind == "string_pattern_mismatch":
+        problem = f"{_shown(value)} is not {model.model_fields[str(fields[0])].description}"
+    elif kind == "tuple_type" and loc == ("agreement",):
+        problem = f"expected an array of [[agreement]] tables, got {_kind(value)} {_shown(value)}"
+    elif kind in _EXPECTED:
+        problem = f"expected {_EXPECTED[kind]}, got {_kind(value)} {_shown(value)}"
+    else:
+        problem = error["msg"]
+    return ": ".join([*where, problem])
 
 
 @dataclass(frozen=True)
@@ -199,285 +423,16 @@ def parse_registry(data: bytes, path: Path) -> Registry:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RegistryError(f"{path}: invalid TOML: {exc}") from exc
-    top = _Fields(document, f"{path}")
-    version = top.integer("version", minimum=1)
-    tables = top.take("agreement", list, "an array of [[agreement]] tables")
-    top.finish(("version", "agreement"))
-    if not tables:
-        raise RegistryError(f"{path}: agreement: no [[agreement]] tables")
-    agreements: list[Agreement] = []
-    seen_ids: dict[str, int] = {}
-    seen_identities: dict[str, str] = {}
-    for index, table in enumerate(tables):
-        if not isinstance(table, dict):
-            raise RegistryError(f"{path}: agreement[{index}]: expected a table, got {_got(table)}")
-        agreement = _agreement(table, path, index)
-        where = f"{path}: agreement {agreement.id!r}"
-        if agreement.id in seen_ids:
-            raise RegistryError(f"{where}: id: duplicate of agreement[{seen_ids[agreement.id]}]")
-        if agreement.cert_identity in seen_identities:
-            other = seen_identities[agreement.cert_identity]
-            raise RegistryError(
-                f"{where}: cert_identity: {agreement.cert_identity!r} is already used by agreement {other!r}"
-            )
-        seen_ids[agreement.id] = index
-        seen_identities[agreement.cert_identity] = agreement.id
-        agreements.append(agreement)
+    try:
+        schema = _RegistryFile.model_validate(document)
+    except ValidationError as exc:
+        raise RegistryError(_message(exc.errors()[0], document, path)) from None
     return Registry(
-        version=version,
-        agreements=tuple(agreements),
+        version=schema.version,
+        agreements=schema.agreement,
         source_path=path,
         digest=hashlib.sha256(data).hexdigest(),
     )
-
-
-_FIELDS = (
-    "id",
-    "name",
-    "role",
-    "direction",
-    "status",
-    "effective_from",
-    "effective_until",
-    "version",
-    "cert_identity",
-    "cert_fingerprints",
-    "permitted_oris",
-    "permitted_purposes",
-    "release_profile",
-    "endpoint",
-    "rate_limit_per_minute",
-)
-
-
-def _agreement(table: dict[str, Any], path: Path, index: int) -> Agreement:
-    fields = _Fields(table, f"{path}: agreement[{index}]")
-    agreement_id = fields.string("id", ID_PATTERN, "is not lower-kebab-case (e.g. 'linx-nw')")
-    fields.where = f"{path}: agreement {agreement_id!r}"
-    name = fields.string("name")
-    role = fields.enum("role", Role)
-    direction = fields.optional_enum("direction", Direction)
-    status = fields.enum("status", AgreementStatus)
-    effective_from = fields.required_date("effective_from")
-    effective_until = fields.optional_date("effective_until")
-    version = fields.integer("version", minimum=1)
-    cert_identity = fields.string("cert_identity", DNS_PATTERN, "is not a lower-case DNS name")
-    fingerprints = fields.string_list(
-        "cert_fingerprints", required=False, normalize=_fingerprint, check=FINGERPRINT_PATTERN.fullmatch
-    )
-    needs_scope = role in {Role.PARTNER, Role.ANALYST}
-    oris = fields.string_list(
-        "permitted_oris",
-        required=needs_scope,
-        check=ORI_PATTERN.fullmatch,
-        problem="is not a 9-character ORI (2 letters + 7 letters/digits)",
-    )
-    purposes = fields.enum_list("permitted_purposes", Purpose, required=needs_scope)
-    profile = fields.optional_enum("release_profile", ReleaseProfile)
-    endpoint = fields.optional_string("endpoint")
-    rate_limit = fields.optional_integer("rate_limit_per_minute", minimum=1)
-    fields.finish(_FIELDS)
-
-    where = fields.where
-    if effective_until is not None and effective_until < effective_from:
-        raise RegistryError(
-            f"{where}: effective_until: {effective_until.isoformat()} is before effective_from "
-            f"{effective_from.isoformat()}"
-        )
-    if needs_scope and not oris:
-        raise RegistryError(f"{where}: permitted_oris: a {role} agreement needs at least one ORI")
-    if needs_scope and not purposes:
-        raise RegistryError(f"{where}: permitted_purposes: a {role} agreement needs at least one purpose")
-    if role is Role.PARTNER:
-        if direction is None:
-            raise RegistryError(f"{where}: direction: required for a PARTNER agreement (TWO_WAY or ONE_WAY)")
-        expected = PROFILE_FOR_DIRECTION[direction]
-        if profile is None:
-            raise RegistryError(f"{where}: release_profile: required for a PARTNER agreement ({expected})")
-        if profile is not expected:
-            raise RegistryError(
-                f"{where}: release_profile: {profile} does not fit a {direction} partner (use {expected})"
-            )
-    else:
-        if direction is not None:
-            raise RegistryError(f"{where}: direction: only PARTNER agreements have a sharing direction")
-        if profile is not None and profile is not ReleaseProfile.STANDARD:
-            raise RegistryError(f"{where}: release_profile: {profile} applies only to ONE_WAY partners")
-    if endpoint is not None:
-        _check_endpoint(endpoint, where)
-        if direction is not Direction.TWO_WAY:
-            raise RegistryError(f"{where}: endpoint: only TWO_WAY partners are searched outbound (R-OUT-1)")
-    return Agreement(
-        id=agreement_id,
-        name=name,
-        role=role,
-        direction=direction,
-        status=status,
-        effective_from=effective_from,
-        effective_until=effective_until,
-        version=version,
-        cert_identity=cert_identity,
-        cert_fingerprints=fingerprints,
-        permitted_oris=oris,
-        permitted_purposes=frozenset(purposes),
-        release_profile=profile or ReleaseProfile.STANDARD,
-        endpoint=endpoint,
-        rate_limit_per_minute=rate_limit,
-    )
-
-
-def _fingerprint(value: str) -> str:
-    """Accept ``AB:CD:…`` (openssl style) as well as plain hex; compare in lower case."""
-    return value.replace(":", "").lower()
-
-
-def _check_endpoint(endpoint: str, where: str) -> None:
-    match = HOST_PORT_PATTERN.fullmatch(endpoint)
-    if match is None or not 0 < int(match["port"]) <= MAX_PORT:
-        raise RegistryError(f"{where}: endpoint: {_shown(endpoint)} is not host:port")
-
-
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, datetime):
-        return "a date-time"
-    names = {str: "a string", int: "an integer", float: "a float", list: "an array", dict: "a table"}
-    for kind, name in names.items():
-        if isinstance(value, kind):
-            return name
-    if isinstance(value, date):
-        return "a date"
-    return f"a {type(value).__name__}"
-
-
-def _shown(value: object) -> str:
-    """A value as it appears in a message: quoted if a string, shortened if long."""
-    shown = repr(value) if isinstance(value, str) else str(value)
-    return shown if len(shown) <= MAX_SHOWN else shown[: MAX_SHOWN - 3] + "..."
-
-
-def _got(value: object) -> str:
-    """``a string 'x'``, ``a date-time 2019-01-01 00:00:00``: the kind and the value."""
-    return f"{_type_name(value)} {_shown(value)}"
-
-
-_T = TypeVar("_T")
-_E = TypeVar("_E", bound=StrEnum)
-
-
-class _Fields:
-    """Takes typed fields out of one TOML table, with errors that name where they are."""
-
-    def __init__(self, table: Mapping[str, Any], where: str) -> None:
-        self._table = dict(table)
-        self.where = where
-
-    def fail(self, key: str, problem: str) -> RegistryError:
-        return RegistryError(f"{self.where}: {key}: {problem}")
-
-    def take(self, key: str, kind: type[_T], expected: str, *, required: bool = True) -> _T | None:
-        if key not in self._table:
-            if required:
-                raise self.fail(key, "missing (required)")
-            return None
-        value = self._table.pop(key)
-        # bool is an int subclass and datetime a date subclass: neither may pass for the other.
-        wrong = (isinstance(value, bool) and kind is not bool) or (
-            isinstance(value, datetime) and kind is date
-        )
-        if wrong or not isinstance(value, kind):
-            raise self.fail(key, f"expected {expected}, got {_got(value)}")
-        return value
-
-    def string(self, key: str, pattern: re.Pattern[str] | None = None, problem: str = "") -> str:
-        value = self.take(key, str, "a string")
-        if value is None:
-            raise self.fail(key, "missing (required)")
-        return self._check_string(key, value, pattern, problem)
-
-    def optional_string(self, key: str) -> str | None:
-        value = self.take(key, str, "a string", required=False)
-        return None if value is None else self._check_string(key, value, None, "")
-
-    def _check_string(self, key: str, value: str, pattern: re.Pattern[str] | None, problem: str) -> str:
-        if not value.strip():
-            raise self.fail(key, "must not be empty")
-        if pattern is not None and pattern.fullmatch(value) is None:
-            raise self.fail(key, f"{_shown(value)} {problem}")
-        return value
-
-    def integer(self, key: str, *, minimum: int) -> int:
-        value = self.optional_integer(key, minimum=minimum, required=True)
-        if value is None:
-            raise self.fail(key, "missing (required)")
-        return value
-
-    def optional_integer(self, key: str, *, minimum: int, required: bool = False) -> int | None:
-        value = self.take(key, int, "an integer", required=required)
-        if value is not None and value < minimum:
-            raise self.fail(key, f"{value} is less than {minimum}")
-        return value
-
-    def required_date(self, key: str) -> date:
-        value = self.optional_date(key, required=True)
-        if value is None:
-            raise self.fail(key, "missing (required)")
-        return value
-
-    def optional_date(self, key: str, *, required: bool = False) -> date | None:
-        return self.take(key, date, "a TOML date such as 2019-01-01 (unquoted)", required=required)
-
-    def enum(self, key: str, kind: type[_E]) -> _E:
-        value = self.optional_enum(key, kind, required=True)
-        if value is None:
-            raise self.fail(key, "missing (required)")
-        return value
-
-    def optional_enum(self, key: str, kind: type[_E], *, required: bool = False) -> _E | None:
-        value = self.take(key, str, "a string", required=required)
-        return None if value is None else self._member(key, kind, value)
-
-    def _member(self, key: str, kind: type[_E], value: str) -> _E:
-        try:
-            return kind(value)
-        except ValueError:
-            allowed = " | ".join(member.value for member in kind)
-            raise self.fail(key, f"{_shown(value)} is not one of {allowed}") from None
-
-    def string_list(
-        self,
-        key: str,
-        *,
-        required: bool,
-        check: Callable[[str], object],
-        problem: str = "is not valid",
-        normalize: Callable[[str], str] = str,
-    ) -> tuple[str, ...]:
-        items = self.take(key, list, "an array of strings", required=required) or []
-        values: list[str] = []
-        for position, item in enumerate(items):
-            label = f"{key}[{position}]"
-            if not isinstance(item, str):
-                raise self.fail(label, f"expected a string, got {_got(item)}")
-            value = normalize(item)
-            if not check(value):
-                raise self.fail(label, f"{_shown(item)} {problem}")
-            if value in values:
-                raise self.fail(label, f"{_shown(item)} is listed twice")
-            values.append(value)
-        return tuple(values)
-
-    def enum_list(self, key: str, kind: type[_E], *, required: bool) -> tuple[_E, ...]:
-        names = self.string_list(key, required=required, check=lambda _: True)
-        return tuple(self._member(f"{key}[{position}]", kind, name) for position, name in enumerate(names))
-
-    def finish(self, known: Iterable[str]) -> None:
-        """Refuse keys nobody took: typos must not silently drop a restriction."""
-        for key in sorted(self._table):
-            hint = difflib.get_close_matches(key, list(known), n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise self.fail(key, f"unknown field{suggestion}")
 
 
 # --------------------------------------------------------------------------- seed
