@@ -5,8 +5,8 @@ each call out to two "source" calls in parallel (EID and TECS style) → a sourc
 Each mode restarts both servers:
 
 - ``off``: no tracing at all;
-- ``on``: ``TracingServerInterceptor`` on both servers, ``TracingClientInterceptor`` on the
-  fan-out channel, spans batched through the PII guard into the SQLite store
+- ``on``: ``TracingServerInterceptor`` on both servers, ``ClientSpans`` (as the broker
+  uses) around the fan-out calls, spans batched through the PII guard into the SQLite store
   (4 spans per call: broker server, 2 client, 1 source server... plus the source's 2);
 - ``on-no-store``: the same spans, exported nowhere (isolates the export cost);
 - ``sampled-off``: the same hooks with ``OTEL_TRACES_SAMPLER=always_off``.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,13 +31,14 @@ from typing import Any
 import grpc
 
 from leis.common.tls import channel_credentials, server_credentials
-from leis.common.tracing import TracingClientInterceptor, TracingServerInterceptor, tracer_provider
+from leis.common.tracing import ClientSpans, TracingServerInterceptor, tracer_provider
 from leis.pki.ca import init_pki
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
 
 SOURCE_PORT, BROKER_PORT = 51171, 51172
 MODES = ("off", "on", "on-no-store", "sampled-off")
+SEARCH_METHOD = "/leis.source.v1.SourceService/Search"
 
 
 class Source(source_grpc.SourceServiceServicer):
@@ -45,13 +47,18 @@ class Source(source_grpc.SourceServiceServicer):
 
 
 class Broker(source_grpc.SourceServiceServicer):
-    def __init__(self, stub: source_grpc.SourceServiceStub) -> None:
+    def __init__(self, stub: source_grpc.SourceServiceStub, spans: ClientSpans | None) -> None:
         self.stub = stub
+        self.spans = spans
+
+    async def _one(self, request: source_pb.SearchRequest) -> source_pb.SearchResponse:
+        if self.spans is None:
+            return await self.stub.Search(request, timeout=2)
+        with self.spans.call(SEARCH_METHOD) as metadata:
+            return await self.stub.Search(request, timeout=2, metadata=metadata)
 
     async def Search(self, request: source_pb.SearchRequest, context: Any) -> source_pb.SearchResponse:
-        first, second = await asyncio.gather(
-            self.stub.Search(request, timeout=2), self.stub.Search(request, timeout=2)
-        )
+        first, second = await asyncio.gather(self._one(request), self._one(request))
         return source_pb.SearchResponse(records=[*first.records, *second.records])
 
 
@@ -66,12 +73,12 @@ async def serve(role: str, pki: Path, traced: bool, store: Path) -> None:
         source_grpc.add_SourceServiceServicer_to_server(Source(), server)
         port = SOURCE_PORT
     else:
-        client = [TracingClientInterceptor(provider.get_tracer("bench"), "eid")] if provider else None
+        spans = ClientSpans(provider.get_tracer("bench"), "eid") if provider else None
         channel = grpc.aio.secure_channel(
-            f"127.0.0.1:{SOURCE_PORT}", channel_credentials(pki, "broker-client"), interceptors=client
+            f"127.0.0.1:{SOURCE_PORT}", channel_credentials(pki, "broker-client")
         )
         source_grpc.add_SourceServiceServicer_to_server(
-            Broker(source_grpc.SourceServiceStub(channel)), server
+            Broker(source_grpc.SourceServiceStub(channel), spans), server
         )
         port = BROKER_PORT
     server.add_secure_port(
@@ -170,17 +177,8 @@ def main() -> None:
         best = {mode: max(values) for mode, values in results.items()}
         for mode in MODES:
             print(f"best {mode:<12} {best[mode]:8.1f} QPS  ({best[mode] / best['off'] - 1:+.1%} vs off)")
-        spans = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                f"from leis.tracestore import read_all_spans; from pathlib import Path; "
-                f"print(len(read_all_spans(Path({str(store)!r}))))",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+            spans = db.execute("SELECT count(*) FROM spans").fetchone()[0]
         print(f"spans stored (capped store): {spans}")
 
 

@@ -23,11 +23,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from meshkit import Mesh
+from spanstore import all_spans_text
 
 from leis.common.errors import details_of
 from leis.common.tls import CA_CERT
 from leis.common.tracestore import TraceStoreError
-from leis.ops.traces import StoredSpan, read_all_spans_text, read_trace
+from leis.ops.traces import StoredSpan, read_trace
 from leis_api.v1 import audit_service_pb2 as audit_pb
 from leis_api.v1 import audit_service_pb2_grpc as audit_grpc
 from leis_api.v1 import federated_search_service_pb2 as fed_pb
@@ -435,7 +436,7 @@ def test_one_trace_covers_the_analyst_call_and_every_partner_call(
 def test_traces_carry_no_pii(mesh: Mesh, exchange: fed_pb.FederatedSearchServiceSearchResponse) -> None:
     """R-OBS-2: neither the searched name and date of birth nor anything found appears in a span."""
     spans_of(mesh, exchange.trace_id, set(TWO_WAY_PARTNER_IDS) - {"arjis"})
-    text = read_all_spans_text(mesh.home.traces_db)
+    text = all_spans_text(mesh.home.traces_db)
     marisol = SHOWCASE_PERSONS[0].person
     assert exchange.trace_id in text
     canaries = [marisol.first_name, marisol.last_name, marisol.date_of_birth, "analyst.test"]

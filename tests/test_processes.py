@@ -32,12 +32,13 @@ from pathlib import Path
 
 import grpc
 import pytest
+from spanstore import all_spans_text
 
 from leis.audit import EventRow, open_store, resolve_keys, verify_store
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, agency_client_name
 from leis.common.tracestore import TraceStoreError
-from leis.ops.traces import StoredSpan, read_all_spans_text, read_trace
+from leis.ops.traces import StoredSpan, read_trace
 from leis_api.partner_client import PartnerClient
 from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import records_pb2, subject_pb2
@@ -368,7 +369,7 @@ def test_pii_canary_reaches_no_span_log_or_metric(mesh: ProcessMesh) -> None:
     assert "leis_source_duration_seconds_bucket" in metrics
 
     haystacks = {
-        "spans": read_all_spans_text(mesh.home.traces_db),
+        "spans": all_spans_text(mesh.home.traces_db),
         "metrics": metrics,
         **{f"output of {name}": mesh.output(name) for name in mesh.processes},
     }

@@ -21,19 +21,14 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
+from spanstore import all_spans, all_spans_text
 
 from leis.cli import main
 from leis.common.redact import LEIS_RECORD_COUNT, LEIS_SOURCE
 from leis.common.tls import channel_credentials, server_credentials
 from leis.common.tracestore import TraceStoreError
-from leis.common.tracing import (
-    TracingClientInterceptor,
-    TracingServerInterceptor,
-    inject_metadata,
-    trace_id_hex,
-    tracer_provider,
-)
-from leis.ops.traces import read_all_spans, read_all_spans_text, read_trace
+from leis.common.tracing import ClientSpans, TracingServerInterceptor, extract_context, tracer_provider
+from leis.ops.traces import read_trace
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
 from leis_api.v1 import subject_pb2
@@ -45,6 +40,12 @@ CANARY_ADDRESS = "4417 Kestrelgate Boulevard"
 CANARIES = (CANARY_NAME, "Marblethwaite", CANARY_SSN, "987654329", CANARY_DOB, CANARY_ADDRESS, "Kestrelgate")
 
 SEARCH = "leis.source.v1.SourceService/Search"
+
+
+def _trace_id(span: trace.Span | None = None) -> str:
+    """The 32-hex trace id of ``span`` (default: the current one), as a response would carry it."""
+    span_context = (span or trace.get_current_span()).get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else ""
 
 
 def _subject() -> subject_pb2.SubjectQuery:
@@ -81,16 +82,18 @@ class _ServiceB(source_grpc.SourceServiceServicer):
 class _ServiceA(source_grpc.SourceServiceServicer):
     """The broker stand-in: forwards to B over a traced channel, remembers trace ids."""
 
-    def __init__(self, stub: source_grpc.SourceServiceStub) -> None:
+    def __init__(self, stub: source_grpc.SourceServiceStub, spans: ClientSpans) -> None:
         self.stub = stub
+        self.spans = spans
         self.trace_ids: list[str] = []
 
     async def Search(
         self, request: source_pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Any:
-        self.trace_ids.append(trace_id_hex())
+        self.trace_ids.append(_trace_id())
         try:
-            return await self.stub.Search(request, timeout=5)
+            with self.spans.call(f"/{SEARCH}") as metadata:
+                return await self.stub.Search(request, timeout=5, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             await context.abort(exc.code(), "source failed")
 
@@ -104,6 +107,7 @@ class Mesh:
     memory: InMemorySpanExporter
     partner_stub: source_grpc.SourceServiceStub
     partner_tracer: trace.Tracer
+    partner_spans: ClientSpans
     a: _ServiceA
     b: _ServiceB
     closers: list[Any] = field(default_factory=list)
@@ -116,13 +120,16 @@ class Mesh:
         """One traced partner call; returns its trace id and status."""
         with self.partner_tracer.start_as_current_span("partner.query") as span:
             try:
-                await self.partner_stub.Search(
-                    source_pb.SearchRequest(subject=_subject(), request_id=request_id), timeout=5
-                )
+                with self.partner_spans.call(f"/{SEARCH}") as metadata:
+                    await self.partner_stub.Search(
+                        source_pb.SearchRequest(subject=_subject(), request_id=request_id),
+                        timeout=5,
+                        metadata=metadata,
+                    )
                 code = grpc.StatusCode.OK
             except grpc.aio.AioRpcError as exc:
                 code = exc.code()
-            return trace_id_hex(span), code
+            return _trace_id(span), code
 
 
 async def _start(
@@ -151,14 +158,13 @@ def make_mesh(pki_dir: Path, tmp_path: Path) -> Iterator[Callable[[], Any]]:
         channel_b = grpc.aio.secure_channel(
             f"127.0.0.1:{port_b}",
             channel_credentials(pki_dir, "broker-client"),
-            interceptors=[TracingClientInterceptor(prov_a.get_tracer("test.a"), "eid")],
         )
-        a = _ServiceA(source_grpc.SourceServiceStub(channel_b))
+        a_spans = ClientSpans(prov_a.get_tracer("test.a"), "eid")
+        a = _ServiceA(source_grpc.SourceServiceStub(channel_b), a_spans)
         server_a, port_a = await _start(a, prov_a, server_credentials(pki_dir, "broker"))
         channel_p = grpc.aio.secure_channel(
             f"127.0.0.1:{port_a}",
             channel_credentials(pki_dir, "agency-ndex"),
-            interceptors=[TracingClientInterceptor(prov_p.get_tracer("test.partner"), "broker")],
         )
         mesh = Mesh(
             store,
@@ -166,6 +172,7 @@ def make_mesh(pki_dir: Path, tmp_path: Path) -> Iterator[Callable[[], Any]]:
             memory,
             source_grpc.SourceServiceStub(channel_p),
             prov_p.get_tracer("test.partner"),
+            ClientSpans(prov_p.get_tracer("test.partner"), "broker"),
             a,
             b,
             closers=[channel_p, server_a, channel_b, server_b],
@@ -260,12 +267,12 @@ async def test_no_pii_reaches_store_or_exporter(mesh: Mesh) -> None:
     await mesh.search()
     await mesh.search("fail")
     mesh.flush()
-    stored = read_all_spans_text(mesh.store)
+    stored = all_spans_text(mesh.store)
     exported = "\n".join(span.to_json() for span in mesh.memory.get_finished_spans())
     for canary in CANARIES:
         assert canary not in stored
         assert canary not in exported
-    lookup = next(s for s in read_all_spans(mesh.store) if s.name == "lookup")
+    lookup = next(s for s in all_spans(mesh.store) if s.name == "lookup")
     assert lookup.attributes == {LEIS_RECORD_COUNT: 3}
     assert lookup.status == "ERROR"
     assert lookup.status_description is None
@@ -294,7 +301,7 @@ async def test_sampling_off_stores_nothing_but_keeps_trace_ids(
         tp.split("-")[1] == trace_id and int(tp.split("-")[3], 16) & 1 == 0 for tp in mesh.b.traceparents
     )
     with pytest.raises(TraceStoreError):
-        read_all_spans(mesh.store)
+        all_spans(mesh.store)
     assert mesh.memory.get_finished_spans() == ()
 
 
@@ -312,12 +319,10 @@ def test_sampler_ratio_is_read_from_the_standard_settings(monkeypatch: pytest.Mo
     )
 
 
-def test_inject_and_extract_round_trip() -> None:
-    provider = tracer_provider("svc", otlp=False)
-    with provider.get_tracer("t").start_as_current_span("s") as span:
-        metadata = inject_metadata()
-    from leis.common.tracing import extract_context
-
+def test_client_span_metadata_and_extract_round_trip() -> None:
+    tracer = tracer_provider("svc", otlp=False).get_tracer("t")
+    with tracer.start_as_current_span("s") as span, ClientSpans(tracer, "eid").call(f"/{SEARCH}") as metadata:
+        pass
     parent = trace.get_current_span(extract_context(metadata)).get_span_context()
     assert parent.trace_id == span.get_span_context().trace_id
     assert parent.is_remote
@@ -383,7 +388,7 @@ def test_otlp_export_with_standard_settings(
     root = next(s for _, s in exported if s.name == "leis.v1.QueryService/Search")
     assert {a.key: a.value.string_value for a in root.attributes} == {"leis.agency_id": "ndex"}
     assert all(CANARY_NAME.encode() not in request.SerializeToString() for request in receiver.requests)
-    assert len(read_all_spans(tmp_path / "traces.db")) == 2  # the embedded store got them too
+    assert len(all_spans(tmp_path / "traces.db")) == 2  # the embedded store got them too
 
 
 def test_no_otlp_exporter_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,10 +10,11 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+from spanstore import all_spans
 
 from leis.cli import main
 from leis.common.tracestore import SqliteSpanExporter
-from leis.ops.traces import StoredSpan, parse_since, read_all_spans, read_trace, render_trace, slowest_roots
+from leis.ops.traces import StoredSpan, parse_since, read_trace, render_trace, slowest_roots
 
 MS = 1_000_000
 
@@ -51,7 +52,7 @@ def test_size_cap_evicts_the_oldest_traces_whole(tmp_path: Path) -> None:
     for trace in range(1, 601):
         exporter.export([_span(trace, s, s - 1 or None, start_ms=trace * 10 + s) for s in range(1, 6)])
     exporter.shutdown()
-    spans = read_all_spans(store)
+    spans = all_spans(store)
     traces = {s.trace_id for s in spans}
     assert len(spans) == 5 * len(traces)  # never a partial trace
     assert len(traces) < 600
@@ -75,7 +76,7 @@ def test_writers_share_one_store(tmp_path: Path) -> None:
         thread.join()
     for writer in writers:
         writer.shutdown()
-    assert len(read_all_spans(store)) == 150
+    assert len(all_spans(store)) == 150
 
 
 def test_bad_cap_is_refused(tmp_path: Path) -> None:

@@ -1,20 +1,51 @@
-"""Per-call state shared by the interceptor chain and the handlers.
+"""What each stage of the chain establishes for one call, as typed values set once.
 
-The outermost interceptor (tracing) creates one ``CallState`` per RPC and puts
-it in a ``ContextVar``; identity fills ``principal``, policy fills ``query`` and ``purpose``,
-audit fills ``audit_reference``, and the handler fills ``disclosure`` so that
-the audit interceptor can record what left, and to whom (R-AUD-1).
+The chain (``leis.broker.chain``) runs tracing → audit → identity → policy →
+handler. Each stage establishes one immutable value in its own ``ContextVar``
+and the stages after it read that value as given, never as an Optional:
+
+- tracing: the :class:`Call` (method, trace id);
+- audit: the :class:`Caller` the connection presents and the audit reference of
+  the ``QUERY_RECEIVED`` event;
+- identity: the :class:`~leis.broker.identity.Principal` it accepted;
+- policy: the :class:`Authorized` query and purpose (search methods only);
+- handler: the :class:`Disclosure` of its response, for the ``RESPONSE_SENT``
+  event (R-AUD-1).
+
+A grpc.aio call runs in its own task, so these values live exactly as long as the
+call. The inner stages run in the same task as the outer ones, so an outer stage
+(tracing, audit) can read what an inner one established once it returns or raises,
+through :meth:`Stage.established`, which is ``None`` when that stage never got so
+far (e.g. identity refused).
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from leis.broker.identity import Principal
-    from leis.rules.policy import ValidatedQuery
+    from leis.broker.identity import Caller, Principal
+    from leis.rules.validation import ValidatedQuery
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Call:
+    """The RPC being served, as the tracing stage opened it."""
+
+    method: str
+    trace_id: str
+
+
+@dataclass(frozen=True)
+class Authorized:
+    """A search the policy stage accepted: its validated query and lawful, permitted purpose."""
+
+    query: ValidatedQuery
+    purpose: str
 
 
 @dataclass(frozen=True)
@@ -28,22 +59,31 @@ class Disclosure:
     content: dict[str, object] = field(default_factory=dict)
 
 
-@dataclass
-class CallState:
-    """Mutable state of one RPC, owned by the task serving it."""
-
-    method: str
-    trace_id: str = ""
-    principal: Principal | None = None
-    query: ValidatedQuery | None = None
-    purpose: str = ""
-    audit_reference: str = ""
-    disclosure: Disclosure | None = None
+NOTHING_DISCLOSED = Disclosure()
 
 
-CURRENT_CALL: ContextVar[CallState] = ContextVar("leis_current_call")
+class Stage(Generic[T]):
+    """One value a stage of the chain establishes once per call."""
+
+    def __init__(self, name: str) -> None:
+        self._var: ContextVar[T] = ContextVar(name)
+
+    def establish(self, value: T) -> None:
+        """Set by the stage that owns the value, once per call."""
+        self._var.set(value)
+
+    def get(self) -> T:
+        """The value, for a stage that runs after its owner (a ``LookupError`` is a wiring bug)."""
+        return self._var.get()
+
+    def established(self) -> T | None:
+        """The value if its owner got so far, for the outer stages reading after the call."""
+        return self._var.get(None)
 
 
-def current_call() -> CallState:
-    """The state of the RPC being served (set by the outermost interceptor)."""
-    return CURRENT_CALL.get()
+CALL: Stage[Call] = Stage("leis_call")
+CALLER: Stage[Caller] = Stage("leis_caller")
+AUDIT_REFERENCE: Stage[str] = Stage("leis_audit_reference")
+PRINCIPAL: Stage[Principal] = Stage("leis_principal")
+AUTHORIZED: Stage[Authorized] = Stage("leis_authorized")
+DISCLOSURE: Stage[Disclosure] = Stage("leis_disclosure")

@@ -37,6 +37,23 @@ SERVICE_ROLES: dict[str, Role] = {
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who a connection presents itself as: its verified certificate and that certificate's
+    agreement, as looked up once at the start of the call. A fact, not a decision."""
+
+    certificate: CertIdentity | None
+    agreement: Agreement | None
+
+    @property
+    def agency_id(self) -> str:
+        return self.agreement.agency_id if self.agreement is not None else ""
+
+    @property
+    def fingerprint(self) -> str:
+        return self.certificate.fingerprint_sha256 if self.certificate is not None else ""
+
+
+@dataclass(frozen=True)
 class Principal:
     """A verified caller: its certificate, its agreement and the end user it asserts."""
 
@@ -54,7 +71,7 @@ def service_of(method: str) -> str:
 
 
 class IdentityResolver:
-    """Resolves the principal of a call against the current registry and CRL."""
+    """Identifies the caller of a call once, and decides on it against the current registry and CRL."""
 
     def __init__(
         self,
@@ -66,16 +83,22 @@ class IdentityResolver:
         self._revocations = revocations
         self._today = today
 
-    def resolve(self, context: grpc.aio.ServicerContext, method: str) -> Principal:  # type: ignore[type-arg]
-        """The caller's principal, or a refusal (raises)."""
-        identity = peer_identity(context)
+    def identify(self, context: grpc.aio.ServicerContext) -> Caller:  # type: ignore[type-arg]
+        """The certificate on the connection and its agreement, without judging either."""
+        certificate = peer_identity(context)
+        agreement = self._registry().for_identity(certificate) if certificate is not None else None
+        return Caller(certificate, agreement)
+
+    def authorize(self, caller: Caller, method: str) -> Principal:
+        """The caller's principal for ``method``, or a refusal (raises)."""
+        identity = caller.certificate
         if identity is None:
             raise Unauthenticated(
                 "NO_CLIENT_CERTIFICATE", "no verified client certificate on this connection"
             )
         if self._revocations().is_revoked(identity):
             raise Unauthenticated("CERTIFICATE_REVOKED", "the client certificate has been revoked")
-        agreement = self._registry().for_identity(identity)
+        agreement = caller.agreement
         if agreement is None:
             raise PermissionDenied("NO_AGREEMENT", "no registered agreement for this client certificate")
         reason = agreement.inactive_reason(self._today())

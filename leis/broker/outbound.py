@@ -21,10 +21,19 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import trace
 
-from leis.audit import AuditLog, AuditRecord, AuditUnavailable
-from leis.broker.context import CallState, Disclosure, current_call
+from leis.audit import AuditLog, AuditRecord
+from leis.broker.context import (
+    AUDIT_REFERENCE,
+    AUTHORIZED,
+    CALL,
+    DISCLOSURE,
+    PRINCIPAL,
+    Authorized,
+    Disclosure,
+)
 from leis.broker.hub import InterceptorFactory
-from leis.common.errors import Unavailable
+from leis.broker.identity import Principal
+from leis.broker.recording import append_or_refuse
 from leis.common.tracing import ClientSpans
 from leis.registry.agreements import Agreement, Direction, Registry, Role
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
@@ -39,6 +48,16 @@ PARTNER_SEARCH_METHOD = "/leis.partner.v1.PartnerSearchService/Search"
 MAX_PARTNER_RECORDS = 50
 # A partner answering more than this is treated as unavailable (garbage), never passed on.
 MAX_PARTNER_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """What the chain established for the analyst's call, as each outbound event records it."""
+
+    trace_id: str
+    audit_reference: str
+    principal: Principal
+    authorized: Authorized
 
 
 @dataclass(frozen=True)
@@ -110,41 +129,42 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         request: fed_pb.FederatedSearchServiceSearchRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> fed_pb.FederatedSearchServiceSearchResponse:
-        state = current_call()
-        if state.query is None:
-            raise RuntimeError("federated search reached the handler without a validated query")
+        exchange = _Exchange(CALL.get().trace_id, AUDIT_REFERENCE.get(), PRINCIPAL.get(), AUTHORIZED.get())
+        query = exchange.authorized.query
         partners = [a for a in self._registry().partners(Direction.TWO_WAY) if a.role is Role.PARTNER]
         outbound = partner_pb.SearchRequest(
-            subject=state.query.subject,
+            subject=query.subject,
             purpose=request.purpose,
-            requesting_user=subject_pb2.EndUser(user_id=state.query.user_id, ori=state.query.ori),
-            request_id=state.audit_reference,
+            requesting_user=subject_pb2.EndUser(user_id=query.user_id, ori=query.ori),
+            request_id=exchange.audit_reference,
         )
         # The same query goes to every partner: its audit content is built once, not per partner.
         content: dict[str, object] = {"request": MessageToDict(outbound, preserving_proto_field_name=True)}
         results = await asyncio.gather(
-            *(self._one(state, agreement, outbound, content) for agreement in partners)
+            *(self._one(exchange, agreement, outbound, content) for agreement in partners)
         )
         response = fed_pb.FederatedSearchServiceSearchResponse(
-            partners=results, audit_reference=state.audit_reference, trace_id=state.trace_id
+            partners=results, audit_reference=exchange.audit_reference, trace_id=exchange.trace_id
         )
         answered = [r for r in results if r.state == fed_pb.PARTNER_STATE_ANSWERED]
-        state.disclosure = Disclosure(
-            record_ids=tuple(f"{r.agency_id}:{rec.record_id}" for r in answered for rec in r.records),
-            source_systems=tuple(r.agency_id for r in answered),
-            person_count=sum(len(r.records) for r in answered),
-            content={
-                "partners": {
-                    r.agency_id: fed_pb.PartnerState.Name(r.state).removeprefix("PARTNER_STATE_")
-                    for r in results
-                }
-            },
+        DISCLOSURE.establish(
+            Disclosure(
+                record_ids=tuple(f"{r.agency_id}:{rec.record_id}" for r in answered for rec in r.records),
+                source_systems=tuple(r.agency_id for r in answered),
+                person_count=sum(len(r.records) for r in answered),
+                content={
+                    "partners": {
+                        r.agency_id: fed_pb.PartnerState.Name(r.state).removeprefix("PARTNER_STATE_")
+                        for r in results
+                    }
+                },
+            )
         )
         return response
 
     async def _one(
         self,
-        state: CallState,
+        exchange: _Exchange,
         agreement: Agreement,
         request: partner_pb.SearchRequest,
         request_content: dict[str, object],
@@ -154,7 +174,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
             result.state = fed_pb.PARTNER_STATE_SKIPPED_AGREEMENT_INACTIVE
             return result
         sent = await self._record(
-            state,
+            exchange,
             agreement,
             event_type="OUTBOUND_QUERY",
             direction="OUTBOUND",
@@ -168,7 +188,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         result.state = outcome
         result.records.extend(records)
         await self._record(
-            state,
+            exchange,
             agreement,
             event_type="PARTNER_RESPONSE",
             direction="INBOUND",
@@ -207,7 +227,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
 
     async def _record(
         self,
-        state: CallState,
+        exchange: _Exchange,
         agreement: Agreement,
         *,
         event_type: str,
@@ -218,32 +238,29 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         parent: str = "",
         record_ids: tuple[str, ...] = (),
     ) -> str:
-        principal = state.principal
-        try:
-            stored = await self._audit.append(
-                AuditRecord(
-                    event_type=event_type,
-                    direction=direction,
-                    method=PARTNER_SEARCH_METHOD,
-                    agency_id=agreement.agency_id,
-                    ori=state.query.ori if state.query else "",
-                    user_id=state.query.user_id if state.query else "",
-                    cert_fingerprint=principal.identity.fingerprint_sha256 if principal else "",
-                    purpose=state.purpose,
-                    outcome=outcome,
-                    status_code="OK" if outcome == "OK" else "UNAVAILABLE",
-                    reason=reason,
-                    trace_id=state.trace_id,
-                    query_categories=state.query.categories if state.query else (),
-                    disclosed_count=len(record_ids),
-                    disclosed_record_ids=record_ids,
-                    source_systems=(agreement.agency_id,),
-                    parent_event_id=parent or state.audit_reference,
-                    content=content,
-                )
-            )
-        except AuditUnavailable as exc:
-            raise Unavailable(
-                "AUDIT_UNAVAILABLE", "the audit log cannot record the outbound exchange; nothing was served"
-            ) from exc
+        query = exchange.authorized.query
+        stored = await append_or_refuse(
+            self._audit,
+            AuditRecord(
+                event_type=event_type,
+                direction=direction,
+                method=PARTNER_SEARCH_METHOD,
+                agency_id=agreement.agency_id,
+                ori=query.ori,
+                user_id=query.user_id,
+                cert_fingerprint=exchange.principal.identity.fingerprint_sha256,
+                purpose=exchange.authorized.purpose,
+                outcome=outcome,
+                status_code="OK" if outcome == "OK" else "UNAVAILABLE",
+                reason=reason,
+                trace_id=exchange.trace_id,
+                query_categories=query.categories,
+                disclosed_count=len(record_ids),
+                disclosed_record_ids=record_ids,
+                source_systems=(agreement.agency_id,),
+                parent_event_id=parent or exchange.audit_reference,
+                content=content,
+            ),
+            what="the outbound exchange",
+        )
         return str(stored.event_id)

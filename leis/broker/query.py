@@ -14,9 +14,16 @@ from datetime import UTC, datetime
 import grpc
 
 from leis.broker.config import BrokerConfig
-from leis.broker.context import Disclosure, current_call
+from leis.broker.context import (
+    AUDIT_REFERENCE,
+    AUTHORIZED,
+    CALL,
+    DISCLOSURE,
+    NOTHING_DISCLOSED,
+    PRINCIPAL,
+    Disclosure,
+)
 from leis.broker.hub import PHOTO_SOURCE, SOURCE_SYSTEMS, SourceHub, SourceOutcome
-from leis.broker.identity import Principal
 from leis.common.errors import Unavailable
 from leis.rules.merge import merge_and_rank, source_statuses
 from leis.rules.release import ReleasedRecord, release_notice, release_records
@@ -56,15 +63,13 @@ class QueryService(query_grpc.QueryServiceServicer):
         request: query_pb.SearchRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> query_pb.SearchResponse:
-        state = current_call()
-        principal, query = _principal(state.principal), state.query
-        if query is None:
-            raise RuntimeError("search reached the handler without a validated query")
-        answers = await self._hub.search(query.subject, state.audit_reference)
+        query = AUTHORIZED.get().query
+        reference = AUDIT_REFERENCE.get()
+        answers = await self._hub.search(query.subject, reference)
         if all(a.outcome is not SourceOutcome.ANSWERED for a in answers):
             raise Unavailable("SOURCES_UNAVAILABLE", "no source system answered; try again later")
         retrieved = self._now()
-        profile = principal.agreement.release_profile
+        profile = PRINCIPAL.get().agreement.release_profile
         released: list[ReleasedRecord] = []
         for answer in answers:
             if answer.outcome is SourceOutcome.ANSWERED:
@@ -88,10 +93,10 @@ class QueryService(query_grpc.QueryServiceServicer):
             narrow_query_required=merged.narrow_query_required,
             source_statuses=statuses,
             notice=release_notice(retrieved),
-            audit_reference=state.audit_reference,
-            trace_id=state.trace_id,
+            audit_reference=reference,
+            trace_id=CALL.get().trace_id,
         )
-        state.disclosure = _disclosure(response)
+        DISCLOSURE.establish(_disclosure(response))
         return response
 
     async def GetCapabilities(
@@ -99,8 +104,7 @@ class QueryService(query_grpc.QueryServiceServicer):
         request: query_pb.GetCapabilitiesRequest,
         context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
     ) -> query_pb.GetCapabilitiesResponse:
-        state = current_call()
-        agreement = _principal(state.principal).agreement
+        agreement = PRINCIPAL.get().agreement
         available = await self._hub.availability()
         statuses = [
             query_pb.SourceStatus(
@@ -126,14 +130,8 @@ class QueryService(query_grpc.QueryServiceServicer):
             max_results=self._config.max_results,
             agreement_version=agreement.version,
         )
-        state.disclosure = Disclosure()
+        DISCLOSURE.establish(NOTHING_DISCLOSED)
         return response
-
-
-def _principal(principal: Principal | None) -> Principal:
-    if principal is None:
-        raise RuntimeError("handler reached without a principal")
-    return principal
 
 
 def _disclosure(response: query_pb.SearchResponse) -> Disclosure:

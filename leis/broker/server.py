@@ -1,7 +1,7 @@
 """``leis serve``: assembles and runs the broker (grpc.aio, mTLS on every hop, R-SEC-1).
 
-The chain order is fixed here and only here: tracing → audit → identity → policy
-(see leis/interceptors.py). Health and reflection are served beside the LEIS
+The interceptor chain (tracing → audit → identity → policy) is declared in
+``leis.broker.chain``. Health and reflection are served beside the LEIS
 services (R-OBS-4); shutdown finishes in-flight calls within the grace period.
 """
 
@@ -22,16 +22,10 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from leis.audit import AuditLog, AuditRecord, open_audit_log
 from leis.audit.service import AuditServicer
+from leis.broker.chain import build_chain, lenient_deserializer
 from leis.broker.config import BrokerConfig
 from leis.broker.hub import InterceptorFactory, SourceHub
 from leis.broker.identity import IdentityResolver, RevocationHolder
-from leis.broker.interceptors import (
-    AuditInterceptor,
-    IdentityInterceptor,
-    PolicyInterceptor,
-    TracingInterceptor,
-    lenient_deserializer,
-)
 from leis.broker.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
 from leis.broker.query import QueryService
 from leis.common.tls import channel_credentials
@@ -39,7 +33,7 @@ from leis.common.tracing import tracer_provider
 from leis.ops.metrics import Metrics
 from leis.registry.agreements import Registry
 from leis.registry.reload import RegistryHolder
-from leis.rules.policy import RateLimiter, RateSpec
+from leis.rules.ratelimit import RateLimiter, RateSpec
 from leis_api.v1 import audit_service_pb2, federated_search_service_pb2, query_service_pb2
 
 log = logging.getLogger("leis.broker")
@@ -159,12 +153,13 @@ async def start_broker(
         tracer=client_tracer,
     )
     partners = PartnerChannels(broker_credentials, client_interceptors, client_tracer)
-    interceptors = [
-        TracingInterceptor(provider.get_tracer("leis.broker"), metrics),
-        AuditInterceptor(audit_log, metrics, registry.current),
-        IdentityInterceptor(IdentityResolver(registry.current, revocations.current)),
-        PolicyInterceptor(rate_limiter(config)),
-    ]
+    interceptors = build_chain(
+        tracer=provider.get_tracer("leis.broker"),
+        metrics=metrics,
+        audit_log=audit_log,
+        identity=IdentityResolver(registry.current, revocations.current),
+        limiter=rate_limiter(config),
+    )
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[

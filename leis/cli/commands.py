@@ -16,22 +16,15 @@ from google.protobuf.message import Message
 from leis.common.errors import details_of
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, agency_client_name
+from leis.common.vocab import STATED_PURPOSES
 from leis_api.v1 import subject_pb2
-
-PURPOSES = (
-    "CRIMINAL_LAW_ENFORCEMENT",
-    "NATIONAL_SECURITY",
-    "EMPLOYMENT_BACKGROUND_CHECK",
-    "LICENSING",
-    "BENEFITS_ELIGIBILITY",
-)
 
 
 def _subject_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", default="localhost:7051", help="broker host:port")
     parser.add_argument("--user-id", required=True, help="the end user's id")
     parser.add_argument("--ori", required=True, help="the end user's 9-character ORI")
-    parser.add_argument("--purpose", choices=PURPOSES, default="CRIMINAL_LAW_ENFORCEMENT")
+    parser.add_argument("--purpose", choices=STATED_PURPOSES, default="CRIMINAL_LAW_ENFORCEMENT")
     name = parser.add_argument_group("name category")
     name.add_argument("--full-name")
     name.add_argument("--first-name")

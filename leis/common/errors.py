@@ -129,6 +129,22 @@ async def abort(context: grpc.aio.ServicerContext, error: LeisError) -> None:  #
     await context.abort_with_status(error.to_status())  # type: ignore[attr-defined]
 
 
+def status_of(error: Exception) -> grpc.StatusCode:
+    """The status a failed call ends with: a domain error's own, anything else INTERNAL."""
+    return error.code if isinstance(error, LeisError) else grpc.StatusCode.INTERNAL
+
+
+async def abort_for(context: grpc.aio.ServicerContext, error: Exception) -> None:  # type: ignore[type-arg]
+    """End a call whose serving raised ``error`` with the status ``status_of`` names (raises).
+
+    A domain error carries its details; anything else is answered INTERNAL with no detail,
+    so nothing about the failure leaks to the caller.
+    """
+    if isinstance(error, LeisError):
+        await abort(context, error)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+
 @dataclass(frozen=True)
 class ErrorDetails:
     """The rich details of a received error, as a client reads them."""

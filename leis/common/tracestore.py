@@ -56,7 +56,6 @@ _SELECT: Final = (
     "status, status_description, attributes, events FROM spans AS s"
 )
 _SELECT_TRACE: Final = _SELECT + " WHERE trace_id = ? ORDER BY start_ns"
-_SELECT_ALL: Final = _SELECT + " ORDER BY start_ns"
 _SELECT_SLOWEST_ROOTS: Final = (
     "SELECT trace_id, span_id, parent_span_id, name, kind, service, start_ns, end_ns, "
     "status, status_description, attributes, events FROM spans AS s "

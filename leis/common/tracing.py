@@ -60,23 +60,6 @@ def extract_context(metadata: Iterable[tuple[str, str | bytes]]) -> Context:
     return _PROPAGATOR.extract(carrier)
 
 
-def inject_metadata(context: Context | None = None) -> tuple[tuple[str, str], ...]:
-    """Call metadata carrying the current (or given) span context to the next hop."""
-    carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier, context=context)
-    return tuple(carrier.items())
-
-
-def trace_id_hex(span: trace.Span | None = None) -> str:
-    """The 32-hex trace id of ``span`` (default: the current span); ``""`` when there is none.
-
-    Non-recording spans (sampler ``always_off``) still carry a generated trace id, so
-    responses and audit events get one whatever the sampling.
-    """
-    span_context = (span or trace.get_current_span()).get_span_context()
-    return format(span_context.trace_id, "032x") if span_context.is_valid else ""
-
-
 # --------------------------------------------------------------------------- provider
 
 
@@ -157,59 +140,6 @@ def _status_of(code: grpc.StatusCode) -> Status:
     if code is grpc.StatusCode.OK:
         return Status(StatusCode.UNSET)
     return Status(StatusCode.ERROR, code.name)
-
-
-class TracingClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    """One CLIENT span per outgoing unary call; injects ``traceparent`` (R-OBS-1).
-
-    ``peer`` names the callee (``eid``, ``tecs``, ``photos`` or a partner id) and is recorded
-    as ``leis.source``. The span ends when the call completes, with the final status code.
-    """
-
-    def __init__(self, tracer: trace.Tracer, peer: str) -> None:
-        self._tracer = tracer
-        self._extra: dict[str, AttributeValue] = {LEIS_SOURCE: peer}
-        self._methods: dict[str | bytes, _MethodInfo] = {}
-
-    def _info(self, method: str | bytes) -> _MethodInfo:
-        info = self._methods.get(method)
-        if info is None:
-            name = method.decode() if isinstance(method, bytes) else method
-            info = self._methods[method] = _MethodInfo(name, self._extra)
-        return info
-
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        info = self._info(client_call_details.method)
-        span = self._tracer.start_span(info.name, kind=SpanKind.CLIENT, attributes=info.attributes)
-        carrier: dict[str, str] = {}
-        _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
-        metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()), *carrier.items())
-        details = grpc.aio.ClientCallDetails(
-            client_call_details.method,
-            client_call_details.timeout,
-            metadata,
-            client_call_details.credentials,
-            client_call_details.wait_for_ready,
-        )
-        try:
-            call = await continuation(details, request)
-            code = await call.code()
-        except BaseException as exc:
-            span.set_status(Status(StatusCode.ERROR, "CANCELLED"))
-            span.set_attribute(EXCEPTION_TYPE, type(exc).__name__)
-            span.end()
-            raise
-        if span.is_recording():
-            span.set_attribute(RPC_GRPC_STATUS_CODE, code.value[0])
-            if code is not grpc.StatusCode.OK:
-                span.set_status(_status_of(code))
-        span.end()
-        return call
 
 
 Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]

@@ -19,6 +19,7 @@ instruments are also pushed over OTLP/gRPC.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import threading
@@ -27,10 +28,11 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from wsgiref.simple_server import WSGIServer
 
 import grpc
+from grpc_interceptor.server import AsyncServerInterceptor
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
@@ -131,6 +133,25 @@ class HandshakeMonitor:
             return None  # type: ignore[return-value]
 
         return grpc.dynamic_ssl_server_credentials(configuration, fetch, require_client_authentication=True)
+
+
+class PeerObserver(AsyncServerInterceptor):
+    """Feeds the peer of every RPC (health and reflection included) to a :class:`HandshakeMonitor`."""
+
+    def __init__(self, monitor: HandshakeMonitor) -> None:
+        self._monitor = monitor
+
+    async def intercept(
+        self,
+        method: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any],
+        request: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+        method_name: str,
+    ) -> Any:
+        self._monitor.observe_peer(context.peer())
+        # Streaming handlers (reflection, health Watch) give an async generator, iterated by the caller.
+        result = method(request, context)
+        return await result if inspect.isawaitable(result) else result
 
 
 def _otlp_metrics_configured(environ: Mapping[str, str]) -> bool:

@@ -16,7 +16,6 @@ from opentelemetry.trace import SpanKind
 
 from leis.common.tracestore import (
     _BUSY_TIMEOUT_MS,
-    _SELECT_ALL,
     _SELECT_SLOWEST_ROOTS,
     _SELECT_TRACE,
     _TRACE_ID,
@@ -123,26 +122,6 @@ def slowest_roots(path: Path, limit: int, since_ns: int = 0) -> list[StoredSpan]
     finally:
         conn.close()
     return [_stored(row) for row in rows]
-
-
-def read_all_spans(path: Path) -> list[StoredSpan]:
-    """Every stored span (tests and canary checks)."""
-    conn = _open_read(path)
-    try:
-        rows = conn.execute(_SELECT_ALL).fetchall()
-    finally:
-        conn.close()
-    return [_stored(row) for row in rows]
-
-
-def read_all_spans_text(path: Path) -> str:
-    """Every stored value of every span as one text, for PII canary searches (R-OBS-2)."""
-    conn = _open_read(path)
-    try:
-        rows = conn.execute(_SELECT_ALL).fetchall()
-    finally:
-        conn.close()
-    return "\n".join("\t".join("" if value is None else str(value) for value in row) for row in rows)
 
 
 # --------------------------------------------------------------------------- rendering

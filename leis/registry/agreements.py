@@ -35,6 +35,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from leis.common.vocab import ORI_PATTERN, Purpose, ReleaseProfile
+
 if TYPE_CHECKING:
     from leis.common.tls import CertIdentity
 
@@ -65,28 +67,12 @@ class AgreementStatus(StrEnum):
     TERMINATED = "TERMINATED"
 
 
-class Purpose(StrEnum):
-    """Purposes an agreement may permit (R-Q-3): ``leis.v1.Purpose`` names without ``PURPOSE_``."""
-
-    CRIMINAL_LAW_ENFORCEMENT = "CRIMINAL_LAW_ENFORCEMENT"
-    NATIONAL_SECURITY = "NATIONAL_SECURITY"
-    EMPLOYMENT_BACKGROUND_CHECK = "EMPLOYMENT_BACKGROUND_CHECK"
-
-
-class ReleaseProfile(StrEnum):
-    """Which release rules apply (R-REL-3): one-way partners also lose protected classes."""
-
-    STANDARD = "STANDARD"
-    ONE_WAY = "ONE_WAY"
-
-
 # The release profile each sharing direction requires.
 PROFILE_FOR_DIRECTION = {
     Direction.TWO_WAY: ReleaseProfile.STANDARD,
     Direction.ONE_WAY: ReleaseProfile.ONE_WAY,
 }
 
-ORI_PATTERN = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
 ID_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 DNS_PATTERN = re.compile(
     r"(?=.{1,253}\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from leis.common.errors import FieldViolation, InvalidArgument, PermissionDenied
+from leis.common.vocab import LAWFUL_PURPOSE_NUMBERS, ORI_PATTERN
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis_api.v1 import subject_pb2
 from leis_sim.partners.matching import query_identifier
@@ -22,15 +23,7 @@ from leis_sim.partners.matching import query_identifier
 MAX_VALUE_CHARS = 200
 MAX_REQUEST_ID_CHARS = 64
 MAX_USER_ID_CHARS = 64
-LAWFUL_PURPOSES = frozenset(
-    {
-        subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT,
-        subject_pb2.PURPOSE_NATIONAL_SECURITY,
-        subject_pb2.PURPOSE_EMPLOYMENT_BACKGROUND_CHECK,
-    }
-)
 UNLAWFUL_PURPOSES = frozenset({subject_pb2.PURPOSE_LICENSING, subject_pb2.PURPOSE_BENEFITS_ELIGIBILITY})
-_ORI = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
@@ -132,14 +125,14 @@ def validate_request(request: partner_pb.SearchRequest) -> None:
     if request.purpose in UNLAWFUL_PURPOSES:
         raise PermissionDenied("PURPOSE_NOT_PERMITTED", "the stated purpose is not a lawful purpose")
     violations = _subject_violations(subject)
-    if request.purpose not in LAWFUL_PURPOSES:
+    if request.purpose not in LAWFUL_PURPOSE_NUMBERS:
         violations.append(FieldViolation("purpose", "a lawful purpose is required"))  # unspecified or unknown
     user = request.requesting_user
     if not user.user_id.strip() or len(user.user_id) > MAX_USER_ID_CHARS or not user.user_id.isprintable():
         violations.append(
             FieldViolation("requesting_user.user_id", f"1-{MAX_USER_ID_CHARS} printable characters required")
         )
-    if not _ORI.fullmatch(user.ori):
+    if not ORI_PATTERN.fullmatch(user.ori):
         violations.append(
             FieldViolation("requesting_user.ori", "nine characters: two letters then seven letters or digits")
         )

@@ -12,11 +12,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from google.protobuf.message import Message
-from google.protobuf.unknown_fields import UnknownFieldSet
-
 from leis.common import normalize
 from leis.common.errors import FieldViolation, InvalidArgument
+from leis.common.messages import unknown_fields
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import subject_pb2
 from leis_sim.synth.identifiers import SUBJECT_ID_RE
@@ -82,22 +80,6 @@ class _Violations:
         violations = [v for _, v in self.found]
         fields = ", ".join(dict.fromkeys(v.field for v in violations))
         raise InvalidArgument(reason, f"invalid {what}: {fields}", violations=violations)
-
-
-def _unknown_fields(found: _Violations, message: Message, path: str) -> None:
-    unknown = UnknownFieldSet(message)
-    if len(unknown):
-        numbers = sorted({unknown[i].field_number for i in range(len(unknown))})
-        found.add(UNKNOWN_FIELD, path or "request", f"unknown field number(s) {numbers}")
-    for descriptor, value in message.ListFields():
-        if descriptor.message_type is None:
-            continue
-        child = f"{path}.{descriptor.name}" if path else descriptor.name
-        if descriptor.is_repeated:
-            for index, item in enumerate(value):
-                _unknown_fields(found, item, f"{child}[{index}]")
-        else:
-            _unknown_fields(found, value, child)
 
 
 def _check_name(found: _Violations, name: subject_pb2.NameCriteria) -> None:
@@ -236,7 +218,8 @@ def _check_incident(found: _Violations, incident: subject_pb2.IncidentCriteria) 
 def validate_search(request: source_pb.SearchRequest) -> None:
     """Raise ``InvalidArgument`` unless ``request`` is a well-formed source search."""
     found = _Violations()
-    _unknown_fields(found, request, "")
+    for path, numbers in unknown_fields(request):
+        found.add(UNKNOWN_FIELD, path, f"unknown field number(s) {numbers}")
     if request.ByteSize() > MAX_REQUEST_BYTES:
         found.add(OVERSIZE_FIELD, "request", f"larger than {MAX_REQUEST_BYTES} bytes")
     if not 0 <= request.max_records <= MAX_RECORDS:
@@ -262,7 +245,8 @@ def validate_search(request: source_pb.SearchRequest) -> None:
 def validate_get_photos(request: source_pb.GetPhotosRequest) -> list[str]:
     """The distinct subject ids asked for, in order; ``InvalidArgument`` when malformed."""
     found = _Violations()
-    _unknown_fields(found, request, "")
+    for path, numbers in unknown_fields(request):
+        found.add(UNKNOWN_FIELD, path, f"unknown field number(s) {numbers}")
     ids = list(request.subject_ids)
     if not ids:
         found.add(MISSING_FIELD, "subject_ids", "at least one subject id is required")

@@ -1,59 +1,39 @@
-"""Query policy: what a partner may ask, for what purpose, and how often.
+"""Search validation: the query rules of R-Q-1, R-Q-2 and R-Q-4.
 
-- ``validate_search``: the query rules of R-Q-1, R-Q-2 and R-Q-4. Every field is
-  checked, every violation collected (one ``FieldViolation`` per bad field, named
-  by its dotted path) and the normalised ``SubjectQuery`` to send to the sources
-  returned in a ``ValidatedQuery``.
-- ``check_purpose`` (R-Q-3) and ``check_ori`` (R-ID-3): the stated purpose and
-  the end user's ORI against the caller's agreement.
-- ``RateLimiter``: per-user and per-agency token buckets (R-Q-2, R-SEC-3).
+``validate_search`` checks every field, collects every violation (one
+``FieldViolation`` per bad field, named by its dotted path) and returns the
+normalised ``SubjectQuery`` to send to the sources in a ``ValidatedQuery``.
+The stated purpose is judged apart (``leis.rules.purpose``).
 
 Plain functions over plain data (protobuf messages included): no gRPC, no I/O.
-Refusals are ``leis.errors`` exceptions; their messages never carry query values.
+Refusals are ``leis.common.errors`` exceptions; their messages never carry query values.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import threading
-import time
 import unicodedata
-from collections import OrderedDict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from google.protobuf.message import Message
-from google.protobuf.unknown_fields import UnknownFieldSet
-
 from leis.common import normalize
-from leis.common.errors import FieldViolation, InvalidArgument, PermissionDenied, ResourceExhausted
+from leis.common.errors import FieldViolation, InvalidArgument
+from leis.common.messages import unknown_fields
+from leis.common.vocab import ORI_PATTERN
 from leis_api.v1 import federated_search_service_pb2, query_service_pb2, subject_pb2
 
 __all__ = [
-    "AGENCY_RATE_LIMITED",
     "BATCH_QUERY",
     "CONFLICTING_FIELDS",
     "EMPTY_QUERY",
-    "LAWFUL_PURPOSES",
     "MALFORMED_FIELD",
     "MISSING_FIELD",
-    "ORI_NOT_PERMITTED",
     "OVERSIZE_FIELD",
-    "PURPOSE_NOT_LAWFUL",
-    "PURPOSE_NOT_PERMITTED",
-    "PURPOSE_REQUIRED",
     "TOO_MANY_IDENTIFIERS",
     "UNKNOWN_FIELD",
-    "USER_RATE_LIMITED",
     "WILDCARD_QUERY",
-    "RateLimiter",
-    "RateSpec",
-    "TokenBucket",
     "ValidatedQuery",
-    "check_ori",
-    "check_purpose",
     "normalise_ori",
     "validate_search",
 ]
@@ -68,12 +48,6 @@ OVERSIZE_FIELD = "OVERSIZE_FIELD"
 BATCH_QUERY = "BATCH_QUERY"
 WILDCARD_QUERY = "WILDCARD_QUERY"
 CONFLICTING_FIELDS = "CONFLICTING_FIELDS"
-PURPOSE_REQUIRED = "PURPOSE_REQUIRED"
-PURPOSE_NOT_LAWFUL = "PURPOSE_NOT_LAWFUL"
-PURPOSE_NOT_PERMITTED = "PURPOSE_NOT_PERMITTED"
-ORI_NOT_PERMITTED = "ORI_NOT_PERMITTED"
-USER_RATE_LIMITED = "USER_RATE_LIMITED"
-AGENCY_RATE_LIMITED = "AGENCY_RATE_LIMITED"
 
 # When one request breaks several rules, the error's single reason is the first
 # of these that applies; every violation is still listed.
@@ -176,8 +150,6 @@ US_STATES = frozenset(
     }
 )
 
-LAWFUL_PURPOSES = frozenset({"CRIMINAL_LAW_ENFORCEMENT", "NATIONAL_SECURITY", "EMPLOYMENT_BACKGROUND_CHECK"})
-
 _LINE_BREAKS = "\n\r\x0b\x0c\x85\u2028\u2029"
 # Separators that turn one field into a list of subjects (R-Q-2).
 _NAME_LIST = re.compile(f"[,;|/{_LINE_BREAKS}]")
@@ -198,7 +170,6 @@ _PHONE_CHARS = re.compile(r"\+?[0-9 ().-]+")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _US_PHONE = re.compile(r"1?([2-9][0-9]{9})")
 _ACTIVITY = re.compile(r"([A-Z]{2,6})[- ]?([0-9]{4})[- ]?([0-9]{4,10})")
-_ORI = re.compile(r"[A-Z]{2}[A-Z0-9]{7}")
 
 SearchLike = (
     query_service_pb2.SearchRequest | federated_search_service_pb2.FederatedSearchServiceSearchRequest
@@ -224,11 +195,6 @@ class ValidatedQuery:
     user_id: str
     ori: str
     client_request_id: str
-
-    @property
-    def category_enums(self) -> tuple[int, ...]:
-        """The ``QueryCategory`` numbers of ``categories``."""
-        return tuple(subject_pb2.QueryCategory.Value(f"QUERY_CATEGORY_{name}") for name in self.categories)
 
 
 class _Checker:
@@ -298,7 +264,8 @@ def validate_search(request: SearchLike, *, today: date | None = None) -> Valida
     time zones ahead of UTC. The purpose is not judged here (``check_purpose``).
     """
     chk = _Checker()
-    _check_unknown_fields(chk, request, "")
+    for path, numbers in unknown_fields(request):
+        chk.refuse(UNKNOWN_FIELD, path, f"unknown field number(s) {numbers}")
     subject = subject_pb2.SubjectQuery()
     categories: list[str] = []
     if not request.HasField("subject"):
@@ -336,25 +303,6 @@ def validate_search(request: SearchLike, *, today: date | None = None) -> Valida
         ori=ori,
         client_request_id=client_request_id or "",
     )
-
-
-def _check_unknown_fields(chk: _Checker, message: Message, path: str) -> None:
-    """Refuse unknown fields anywhere in the message tree (R-Q-4)."""
-    unknown = UnknownFieldSet(message)
-    if len(unknown):
-        numbers = sorted({unknown[i].field_number for i in range(len(unknown))})
-        chk.refuse(UNKNOWN_FIELD, path or "request", f"unknown field number(s) {numbers}")
-    for descriptor, value in message.ListFields():
-        if descriptor.message_type is None:
-            continue
-        child = f"{path}.{descriptor.name}" if path else descriptor.name
-        if descriptor.message_type.GetOptions().map_entry:
-            continue
-        if descriptor.is_repeated:
-            for index, item in enumerate(value):
-                _check_unknown_fields(chk, item, f"{child}[{index}]")
-        else:
-            _check_unknown_fields(chk, value, child)
 
 
 def _person_name(value: str, *, allow_comma: bool) -> str | None:
@@ -608,7 +556,7 @@ def _check_incident(
 def normalise_ori(value: str) -> str | None:
     """The upper-cased ORI when it has the 9-character form (2 letters + 7 letters/digits), else None."""
     upper = value.strip().upper()
-    return upper if _ORI.fullmatch(upper) else None
+    return upper if ORI_PATTERN.fullmatch(upper) else None
 
 
 def _check_end_user(chk: _Checker, request: SearchLike) -> tuple[str, str]:
@@ -628,195 +576,3 @@ def _check_end_user(chk: _Checker, request: SearchLike) -> tuple[str, str]:
             "end_user.ori", ori_value, normalise_ori, "an ORI: 2 letters then 7 letters or digits"
         )
     return user_id or "", ori
-
-
-def check_purpose(purpose: int, permitted: Collection[str]) -> str:
-    """Judge the stated purpose (R-Q-3); returns its name without prefix.
-
-    UNSPECIFIED is a missing field (``InvalidArgument`` PURPOSE_REQUIRED);
-    licensing, benefits eligibility and unknown numbers are not lawful
-    (``PermissionDenied`` PURPOSE_NOT_LAWFUL); a lawful purpose outside the
-    agreement's ``permitted`` names is PURPOSE_NOT_PERMITTED.
-    """
-    if purpose == subject_pb2.PURPOSE_UNSPECIFIED:
-        raise InvalidArgument(
-            PURPOSE_REQUIRED,
-            "a lawful purpose must be stated",
-            violations=[FieldViolation("purpose", "required: one of " + ", ".join(sorted(LAWFUL_PURPOSES)))],
-        )
-    try:
-        name = subject_pb2.Purpose.Name(purpose).removeprefix("PURPOSE_")
-    except ValueError:
-        name = ""
-    if name not in LAWFUL_PURPOSES:
-        raise PermissionDenied(
-            PURPOSE_NOT_LAWFUL,
-            "the stated purpose is not lawful for LEIS queries: only criminal law enforcement, national or "
-            "homeland security, or an employment background check",
-            metadata={"purpose": name or str(purpose)},
-        )
-    if name not in permitted:
-        raise PermissionDenied(
-            PURPOSE_NOT_PERMITTED,
-            f"the caller's agreement does not permit the purpose {name}",
-            metadata={"purpose": name},
-        )
-    return name
-
-
-def check_ori(ori: str, permitted: Sequence[str]) -> None:
-    """Refuse an end-user ORI the agreement does not list (R-ID-3); comparison ignores case."""
-    wanted = ori.strip().upper()
-    if not wanted or wanted not in {p.strip().upper() for p in permitted}:
-        raise PermissionDenied(
-            ORI_NOT_PERMITTED, "the end user's ORI is not permitted by the caller's agreement"
-        )
-
-
-@dataclass(frozen=True)
-class RateSpec:
-    """A token-bucket rate: ``rate_per_second`` sustained, ``burst`` at once."""
-
-    rate_per_second: float
-    burst: int
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.rate_per_second) and self.rate_per_second > 0):
-            raise ValueError("rate_per_second must be a positive finite number")
-        if self.burst < 1:
-            raise ValueError("burst must be at least 1")
-
-    @classmethod
-    def per_minute(cls, rate_per_minute: float, burst: int) -> RateSpec:
-        """The spec for a rate given per minute (as in ``config.toml``)."""
-        return cls(rate_per_minute / 60.0, burst)
-
-    @property
-    def refill_seconds(self) -> float:
-        """Time an idle bucket takes to fill up again."""
-        return self.burst / self.rate_per_second
-
-
-class TokenBucket:
-    """A token bucket that starts full; time is passed in, never read."""
-
-    __slots__ = ("_spec", "_stamp", "_tokens")
-
-    def __init__(self, spec: RateSpec, now: float) -> None:
-        self._spec = spec
-        self._tokens = float(spec.burst)
-        self._stamp = now
-
-    def _refill(self, now: float) -> None:
-        elapsed = max(0.0, now - self._stamp)
-        self._tokens = min(float(self._spec.burst), self._tokens + elapsed * self._spec.rate_per_second)
-        self._stamp = max(self._stamp, now)
-
-    def wait_time(self, now: float) -> float:
-        """Seconds until one token is available (0 when one is available now)."""
-        self._refill(now)
-        if self._tokens >= 1.0:
-            return 0.0
-        return (1.0 - self._tokens) / self._spec.rate_per_second
-
-    def take(self, now: float) -> float:
-        """Take one token if available: returns 0, else the seconds to wait (nothing taken)."""
-        wait = self.wait_time(now)
-        if wait == 0.0:
-            self._tokens -= 1.0
-        return wait
-
-    def is_full(self, now: float) -> bool:
-        """True when the bucket is full, i.e. indistinguishable from a new one."""
-        self._refill(now)
-        return self._tokens >= self._spec.burst
-
-
-class _Buckets:
-    """Buckets by key in least-recently-used order, bounded in number."""
-
-    def __init__(self, spec: RateSpec, max_tracked: int) -> None:
-        self.spec = spec
-        self.max_tracked = max_tracked
-        self.buckets: OrderedDict[tuple[str, ...], TokenBucket] = OrderedDict()
-
-    def get(self, key: tuple[str, ...], now: float, spec: RateSpec | None = None) -> TokenBucket:
-        """The key's bucket (new and full if untracked), evicting the least recently used above the cap."""
-        bucket = self.buckets.get(key)
-        if bucket is None:
-            bucket = TokenBucket(spec or self.spec, now)
-            self.buckets[key] = bucket
-        self.buckets.move_to_end(key)
-        while len(self.buckets) > self.max_tracked:
-            self.buckets.popitem(last=False)
-        return bucket
-
-    def sweep(self, now: float) -> None:
-        """Drop full buckets from the idle end: a full bucket equals a new one, so nothing is lost."""
-        while self.buckets:
-            oldest_key = next(iter(self.buckets))
-            if not self.buckets[oldest_key].is_full(now):
-                break
-            del self.buckets[oldest_key]
-
-
-class RateLimiter:
-    """Per-user and per-agency token buckets (R-Q-2, R-SEC-3).
-
-    A call takes one token from the user's bucket (keyed by agency and user id:
-    user ids are only unique within a partner) and one from the agency's; it is
-    refused, taking nothing, when either is empty. Memory is bounded: buckets
-    that have refilled are dropped (a full bucket equals a new one) and at most
-    ``max_users`` / ``max_agencies`` are tracked, least recently used first out.
-    """
-
-    def __init__(
-        self,
-        per_user: RateSpec,
-        per_agency: RateSpec,
-        clock: Callable[[], float] = time.monotonic,
-        *,
-        max_users: int = 100_000,
-        max_agencies: int = 10_000,
-    ) -> None:
-        if max_users < 1 or max_agencies < 1:
-            raise ValueError("max_users and max_agencies must be at least 1")
-        self._users = _Buckets(per_user, max_users)
-        self._agencies = _Buckets(per_agency, max_agencies)
-        self._clock = clock
-        self._lock = threading.Lock()
-
-    @property
-    def tracked(self) -> tuple[int, int]:
-        """How many (user, agency) buckets are held right now."""
-        return len(self._users.buckets), len(self._agencies.buckets)
-
-    def check(self, agency_id: str, user_id: str, agency_spec: RateSpec | None = None) -> None:
-        """Take one call's tokens or raise ``ResourceExhausted`` with ``retry_after_seconds``.
-
-        ``agency_spec`` is the agency's own limit from its agreement, when it has one.
-        """
-        with self._lock:
-            now = self._clock()
-            self._users.sweep(now)
-            self._agencies.sweep(now)
-            user = self._users.get((agency_id, user_id), now)
-            # The spec is part of the key, so a changed agreement limit starts a fresh bucket.
-            agency_key = (agency_id, repr(agency_spec)) if agency_spec else (agency_id,)
-            agency = self._agencies.get(agency_key, now, agency_spec)
-            user_wait = user.wait_time(now)
-            if user_wait > 0:
-                raise ResourceExhausted(
-                    USER_RATE_LIMITED,
-                    "per-user query rate limit reached; retry later",
-                    retry_after_seconds=user_wait,
-                )
-            agency_wait = agency.wait_time(now)
-            if agency_wait > 0:
-                raise ResourceExhausted(
-                    AGENCY_RATE_LIMITED,
-                    "per-agency query rate limit reached; retry later",
-                    retry_after_seconds=agency_wait,
-                )
-            user.take(now)
-            agency.take(now)

@@ -1,0 +1,55 @@
+"""The broker's interceptor chain, declared once, in its one order: tracing → audit → identity → policy.
+
+- :mod:`~leis.broker.chain.tracing` (outermost): the SERVER span and request metrics;
+  opens the :class:`~leis.broker.context.Call`.
+- :mod:`~leis.broker.chain.audit`: records every message, refusals included, durable
+  before the call goes on and before the response leaves; refuses service only when it
+  cannot record (fail closed, R-AUD-2). It never changes a decision.
+- :mod:`~leis.broker.chain.identity`: certificate → agreement → principal (R-ID-1, R-ID-3,
+  R-SEC-2).
+- :mod:`~leis.broker.chain.policy`: validation, the end user's ORI against the agreement,
+  purpose and rate limits (R-Q-1..4, R-ID-3, R-SEC-3).
+
+Audit sits outside identity and policy so that it sees every message, including the ones
+they refuse. Ahead of the chain, ``PeerObserver`` only counts connections for the TLS
+handshake metrics. Health and reflection bypass the chain. Each stage hands the next what
+it established through :mod:`leis.broker.context`; every interceptor is built once here
+and keeps no per-call state of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from opentelemetry import trace
+
+from leis.audit import AuditLog
+from leis.broker.chain.audit import AuditInterceptor
+from leis.broker.chain.identity import IdentityInterceptor
+from leis.broker.chain.malformed import MalformedRequest, lenient_deserializer
+from leis.broker.chain.policy import PolicyInterceptor
+from leis.broker.chain.tracing import TracingInterceptor
+from leis.broker.identity import IdentityResolver
+from leis.ops.metrics import Metrics, PeerObserver
+from leis.rules.ratelimit import RateLimiter
+
+__all__ = ["MalformedRequest", "build_chain", "lenient_deserializer"]
+
+
+def build_chain(
+    *,
+    tracer: trace.Tracer,
+    metrics: Metrics,
+    audit_log: AuditLog,
+    identity: IdentityResolver,
+    limiter: RateLimiter,
+) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
+    """The server interceptors, outermost first."""
+    return [
+        PeerObserver(metrics.handshakes),
+        TracingInterceptor(tracer, metrics),
+        AuditInterceptor(audit_log, metrics, identity.identify),
+        IdentityInterceptor(identity),
+        PolicyInterceptor(limiter),
+    ]

@@ -1,0 +1,29 @@
+"""What every interceptor of the chain shares: the continuation type, and which methods bypass it.
+
+Health and reflection are served beside the LEIS services but outside the chain
+(R-OBS-4): they carry no query, and a probe must not fill the audit log.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+UNINTERCEPTED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+Continuation = Callable[[Any, "grpc.aio.ServicerContext[Any, Any]"], Any]
+
+
+def bypasses_chain(method_name: str) -> bool:
+    """Whether ``method_name`` is served outside the chain (health, reflection)."""
+    return method_name.startswith(UNINTERCEPTED_PREFIXES)
+
+
+async def passthrough(method: Continuation, request: Any, context: Any) -> Any:
+    """Call the next handler untouched; streaming handlers (reflection, health Watch) give an
+    async generator, which grpc-interceptor iterates itself."""
+    result = method(request, context)
+    return await result if inspect.isawaitable(result) else result

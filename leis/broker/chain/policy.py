@@ -1,0 +1,58 @@
+"""The policy stage: what a principal may ask, for what purpose, how often (R-Q-1..4, R-ID-3, R-SEC-3).
+
+A request that did not parse is refused here, for every method. A search is
+validated, its end user's ORI and its purpose checked against the principal's
+agreement, and the rate limits applied; the :class:`~leis.broker.context.Authorized`
+query and purpose are established for the handler. The rules themselves are the
+pure functions of ``leis.rules``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from grpc_interceptor.server import AsyncServerInterceptor
+
+from leis.broker.chain._base import Continuation, passthrough
+from leis.broker.chain.malformed import MalformedRequest
+from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
+from leis.common.errors import FieldViolation, InvalidArgument
+from leis.rules.purpose import check_ori, check_purpose
+from leis.rules.ratelimit import RateLimiter, RateSpec
+from leis.rules.validation import validate_search
+
+SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
+
+
+class PolicyInterceptor(AsyncServerInterceptor):
+    """Validation, purpose and rate limits for search calls."""
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+
+    async def intercept(
+        self,
+        method: Continuation,
+        request: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+        method_name: str,
+    ) -> Any:
+        if isinstance(request, MalformedRequest):
+            raise InvalidArgument(
+                "MALFORMED_REQUEST",
+                f"the request is not a valid {request.message_type} message",
+                violations=[FieldViolation("request", "the bytes do not parse as the request message")],
+            )
+        if method_name not in SEARCH_METHODS:
+            return await passthrough(method, request, context)
+        agreement = PRINCIPAL.get().agreement
+        query = validate_search(request)
+        # The asserted ORI is checked once its format is known to be valid (R-ID-3).
+        check_ori(query.ori, agreement.permitted_oris)
+        purpose = check_purpose(request.purpose, agreement.permitted_purposes)
+        per_minute = agreement.rate_limit_per_minute
+        agency_spec = RateSpec.per_minute(per_minute, burst=max(1, per_minute // 4)) if per_minute else None
+        self._limiter.check(agreement.agency_id, query.user_id, agency_spec)
+        AUTHORIZED.establish(Authorized(query, purpose))
+        return await method(request, context)
