@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -66,7 +66,11 @@ async def serve(role: str, pki: Path, traced: bool, store: Path) -> None:
         source_grpc.add_SourceServiceServicer_to_server(Source(), server)
         port = SOURCE_PORT
     else:
-        client = [TracingClientInterceptor(provider.get_tracer("bench"), "eid")] if provider else None
+        client = (
+            [cast(grpc.aio.ClientInterceptor, TracingClientInterceptor(provider.get_tracer("bench"), "eid"))]
+            if provider
+            else None
+        )
         channel = grpc.aio.secure_channel(
             f"127.0.0.1:{SOURCE_PORT}", channel_credentials(pki, "broker-client"), interceptors=client
         )

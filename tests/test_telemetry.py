@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -63,7 +63,9 @@ class _ServiceB(source_grpc.SourceServiceServicer):
     async def Search(
         self, request: source_pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Any:
-        self.traceparents.extend(v for k, v in context.invocation_metadata() or () if k == "traceparent")
+        self.traceparents.extend(
+            cast(str, v) for k, v in context.invocation_metadata() or () if k == "traceparent"
+        )
         with self.tracer.start_as_current_span("lookup", record_exception=False) as span:
             span.set_attribute(LEIS_RECORD_COUNT, 3)
             # Everything below is what careless code might do; none of it may leave the process.
@@ -151,14 +153,21 @@ def make_mesh(pki_dir: Path, tmp_path: Path) -> Iterator[Callable[[], Any]]:
         channel_b = grpc.aio.secure_channel(
             f"127.0.0.1:{port_b}",
             channel_credentials(pki_dir, "broker-client"),
-            interceptors=[TracingClientInterceptor(prov_a.get_tracer("test.a"), "eid")],
+            interceptors=[
+                cast(grpc.aio.ClientInterceptor, TracingClientInterceptor(prov_a.get_tracer("test.a"), "eid"))
+            ],
         )
         a = _ServiceA(source_grpc.SourceServiceStub(channel_b))
         server_a, port_a = await _start(a, prov_a, server_credentials(pki_dir, "broker"))
         channel_p = grpc.aio.secure_channel(
             f"127.0.0.1:{port_a}",
             channel_credentials(pki_dir, "agency-ndex"),
-            interceptors=[TracingClientInterceptor(prov_p.get_tracer("test.partner"), "broker")],
+            interceptors=[
+                cast(
+                    grpc.aio.ClientInterceptor,
+                    TracingClientInterceptor(prov_p.get_tracer("test.partner"), "broker"),
+                )
+            ],
         )
         mesh = Mesh(
             store,
