@@ -57,7 +57,7 @@ async def main() -> None:
     query_grpc.add_QueryServiceServicer_to_server(Forwarder(stubs), server)
     from grpc_health.v1 import health, health_pb2_grpc
 
-    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)  # type: ignore[attr-defined]
     server.add_secure_port(f"127.0.0.1:{args.port}", server_credentials(home.pki, "broker"))
     await server.start()
     stopping = asyncio.Event()

@@ -25,7 +25,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_sources import sample_queries
-from mesh import PORTS, add_sources, bench_mesh, closed_loop, prepare_home, rss_mb
+from mesh import PORTS, LoadResult, add_sources, bench_mesh, closed_loop, prepare_home, rss_mb
 
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT
@@ -46,7 +46,7 @@ def queries(home: LeisHome, count: int) -> list[subject_pb2.SubjectQuery]:
 
 async def load(
     label: str, home: LeisHome, port: int, subjects: list[subject_pb2.SubjectQuery], args: argparse.Namespace
-) -> object:
+) -> LoadResult:
     pki = home.pki
     credentials = grpc.ssl_channel_credentials(
         (pki / CA_CERT).read_bytes(),
@@ -87,7 +87,7 @@ def main() -> None:
     )
     sources = bench_mesh(home)
     add_sources(sources, home)
-    results = []
+    results: list[LoadResult] = []
     with sources:
         sources.start_healthy()
         addresses = [f"--{n}=127.0.0.1:{PORTS[n]}" for n in ("eid", "tecs", "photos")]
@@ -117,14 +117,14 @@ def main() -> None:
                 result = asyncio.run(load(label, home, port, subjects, args))
                 rss = rss_mb(proc.pid)
                 results.append(result)
-                print(f"{result.line()}   RSS {rss:.0f} MB", flush=True)  # type: ignore[attr-defined]
+                print(f"{result.line()}   RSS {rss:.0f} MB", flush=True)
             time.sleep(0.5)
     base, broker, untraced = results
     print(
-        f"broker/baseline QPS {broker.qps / base.qps:.2f}x (target >= 0.75x); "  # type: ignore[attr-defined]
+        f"broker/baseline QPS {broker.qps / base.qps:.2f}x (target >= 0.75x); "
         f"p99 {broker.percentile(99) / base.percentile(99):.2f}x (target <= 1.5x)"
-    )  # type: ignore[attr-defined]
-    print(f"tracing on/off QPS {broker.qps / untraced.qps:.2f}x (target >= 0.80x)")  # type: ignore[attr-defined]
+    )
+    print(f"tracing on/off QPS {broker.qps / untraced.qps:.2f}x (target >= 0.80x)")
 
 
 if __name__ == "__main__":

@@ -52,10 +52,13 @@ class Broker(source_grpc.SourceServiceServicer):
         self.spans = spans
 
     async def _one(self, request: source_pb.SearchRequest) -> source_pb.SearchResponse:
+        response: source_pb.SearchResponse
         if self.spans is None:
-            return await self.stub.Search(request, timeout=2)
+            response = await self.stub.Search(request, timeout=2)
+            return response
         with self.spans.call(SEARCH_METHOD) as metadata:
-            return await self.stub.Search(request, timeout=2, metadata=metadata)
+            response = await self.stub.Search(request, timeout=2, metadata=metadata)
+        return response
 
     async def Search(self, request: source_pb.SearchRequest, context: Any) -> source_pb.SearchResponse:
         first, second = await asyncio.gather(self._one(request), self._one(request))

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import grpc
 
@@ -31,7 +31,7 @@ from leis_api.partner_client import PartnerClient
 T = TypeVar("T")
 
 
-class CountingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+class CountingInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
     """Counts the calls the broker makes to one source or partner."""
 
     def __init__(self, counter: Counter[str], name: str) -> None:
@@ -153,7 +153,9 @@ class Mesh:
         self.broker = await start_broker(
             config,
             audit_log=self.audit_log,
-            client_interceptors=lambda name: (CountingInterceptor(self.calls, name),),
+            client_interceptors=lambda name: (
+                cast(grpc.aio.ClientInterceptor, CountingInterceptor(self.calls, name)),
+            ),
         )
 
     def stop(self) -> None:

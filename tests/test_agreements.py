@@ -14,16 +14,13 @@ from hypothesis import strategies as st
 from leis.cli import main
 from leis.common import tls
 from leis.common.tls import CertFiles, CertIdentity, identity_from_pem
-from leis.common.vocab import SEED_AGENCY_IDS
+from leis.common.vocab import ORI_PATTERN, SEED_AGENCY_IDS, Purpose, ReleaseProfile
 from leis.registry.agreements import (
     ID_PATTERN,
-    ORI_PATTERN,
     Agreement,
     AgreementStatus,
     Direction,
-    Purpose,
     RegistryError,
-    ReleaseProfile,
     Role,
     load_registry,
     parse_registry,

@@ -81,15 +81,15 @@ class Backend:
                 return [tuple(r) for r in cursor.fetchall()]
             finally:
                 conn.close()
-        with psycopg.connect(self.owner_url, autocommit=True) as conn:
+        with psycopg.connect(self.owner_url, autocommit=True) as pg:
             for table in ("audit_event", "audit_checkpoint", "audit_gap"):
-                conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+                pg.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             try:
-                cursor = conn.execute(statement, tuple(params))
-                return [tuple(r) for r in cursor.fetchall()] if cursor.description else []
+                result = pg.execute(statement, tuple(params))
+                return [tuple(r) for r in result.fetchall()] if result.description else []
             finally:
                 for table in ("audit_event", "audit_checkpoint", "audit_gap"):
-                    conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+                    pg.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
     def dump(self) -> bytes:
         """Every byte the store holds: the SQLite files, or every table of the schema as COPY text."""
@@ -144,7 +144,7 @@ def keys() -> AuditKeys:
 
 
 async def open_log(
-    url: str, keys: AuditKeys, chain_id: str = "broker-1", *, every: int = 4, **options: Any
+    url: str | Path, keys: AuditKeys, chain_id: str = "broker-1", *, every: int = 4, **options: Any
 ) -> AuditLog:
     """A log with a checkpoint every ``every`` events and no timer checkpoints during a test."""
     return await open_audit_log(

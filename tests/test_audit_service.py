@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -104,7 +105,8 @@ async def test_content_cannot_be_searched_through_the_api(served: Served) -> Non
     async with channel:
         for value in (CANARY_NAME, CANARY_SSN):
             for field in ("user_id", "agency_id", "ori"):
-                found = await stub.SearchEvents(pb.SearchEventsRequest(**{field: value}))
+                filters: dict[str, Any] = {field: value}
+                found = await stub.SearchEvents(pb.SearchEventsRequest(**filters))
                 assert list(found.events) == []
     assert "content" not in pb.SearchEventsRequest.DESCRIPTOR.fields_by_name
     assert not any("subject" in f or "name" in f for f in pb.SearchEventsRequest.DESCRIPTOR.fields_by_name)

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -125,7 +126,8 @@ async def test_content_is_encrypted_and_never_searchable(backend: Backend, keys:
         stored = await fill(log, 12)
         for value in (CANARY_NAME, CANARY_SSN, CANARY_DOB):
             for column in ("user_id", "agency_id", "ori", "trace_id"):
-                assert await log.search(SearchFilter(**{column: value}), None, 10) == []
+                filters: dict[str, Any] = {column: value}
+                assert await log.search(SearchFilter(**filters), None, 10) == []
         opened = await log.get_event(stored[3].event_id)
         assert opened is not None
         assert opened[1]["subject"]["ssn"] == CANARY_SSN
@@ -269,7 +271,7 @@ async def test_postgres_going_down_fails_closed_and_recovers(
 ) -> None:
     """R-AUD-2: with the database gone every append raises AuditUnavailable; acknowledged events survive."""
     info = psycopg.conninfo.conninfo_to_dict(PG_APP_DSN)
-    proxy = _Proxy((str(info.get("host", "127.0.0.1")), int(info.get("port", 5432))))
+    proxy = _Proxy((str(info.get("host", "127.0.0.1")), int(str(info.get("port", 5432)))))
     await proxy.start()
     url = postgres_backend.url.replace(f":{info.get('port', 5432)}/", f":{proxy.port}/")
     log = await open_log(url, keys)

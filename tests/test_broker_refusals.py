@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import grpc
 import pytest
@@ -22,6 +23,7 @@ from leis.common.errors import details_of
 from leis.common.tls import CertFiles
 from leis.pki.ca import issue_client_certificate
 from leis_api.v1 import query_service_pb2 as query_pb
+from leis_api.v1 import query_service_pb2_grpc as query_grpc
 from leis_api.v1 import subject_pb2
 
 TEST_AGENCIES = {
@@ -94,18 +96,12 @@ def test_bad_certificate_fails_the_handshake(mesh: Mesh, bad_certs: dict[str, Ce
 def test_no_client_certificate_fails_the_handshake(mesh: Mesh, pki_dir: Path) -> None:
     credentials = grpc.ssl_channel_credentials(root_certificates=(pki_dir / "ca.crt").read_bytes())
     with grpc.secure_channel(mesh.address, credentials) as channel:
-        stub = query_pb_grpc().QueryServiceStub(channel)
+        stub = query_grpc.QueryServiceStub(channel)
         request = query_pb.SearchRequest(
             subject=NAME_QUERY, purpose=LAW, end_user=subject_pb2.EndUser(user_id="u", ori=NDEX_ORI)
         )
         code, _, _ = _refused(lambda: stub.Search(request, timeout=5))
     assert code == grpc.StatusCode.UNAVAILABLE
-
-
-def query_pb_grpc():  # type: ignore[no-untyped-def]
-    from leis_api.v1 import query_service_pb2_grpc
-
-    return query_service_pb2_grpc
 
 
 @pytest.mark.parametrize(
@@ -351,8 +347,8 @@ def test_random_requests_never_crash_the_broker(
 ) -> None:
     request = query_pb.SearchRequest(
         subject=subject,
-        purpose=purpose,
-        end_user=subject_pb2.EndUser(user_id="u.fuzz", ori=ori),  # type: ignore[arg-type]
+        purpose=cast(subject_pb2.Purpose, purpose),  # any int, unknown enum values included
+        end_user=subject_pb2.EndUser(user_id="u.fuzz", ori=ori),
     )
     channel, method = _raw_search(mesh)
     codes = []

@@ -117,7 +117,8 @@ async def _search(
 ) -> partner_pb.SearchResponse:
     async with _channel(pki_dir, partner, cert) as channel:
         stub = partner_grpc.PartnerSearchServiceStub(channel)
-        return await stub.Search(_request(subject), timeout=5)
+        response: partner_pb.SearchResponse = await stub.Search(_request(subject), timeout=5)
+        return response
 
 
 async def _error(
@@ -303,7 +304,7 @@ async def test_unknown_fields_and_missing_purpose_are_refused(
     licensing = partner_pb.SearchRequest.FromString(valid)
     licensing.purpose = subject_pb2.PURPOSE_LICENSING
     async with _channel(pki_dir, ndex) as channel:
-        raw = channel.unary_unary(f"/{SERVICE_NAME}/Search")
+        raw = channel.unary_unary(f"/{SERVICE_NAME}/Search", None, None)
         outcomes = {}
         for label, payload in {
             "top": unknown_top,
@@ -397,7 +398,7 @@ async def test_malformed_garbage_fails_deserialization(
             )
             is None
         )
-        raw = await channel.unary_unary(f"/{SERVICE_NAME}/Search")(
+        raw = await channel.unary_unary(f"/{SERVICE_NAME}/Search", None, None)(
             _request(_by_name(MARISOL)).SerializeToString(), timeout=5
         )
     assert raw == MALFORMED_RESPONSE

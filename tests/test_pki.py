@@ -70,7 +70,7 @@ class Server:
     ca: Path
 
 
-def _whoami(registry: Registry, revocations: RevocationList) -> grpc.GenericRpcHandler:
+def _whoami(registry: Registry, revocations: RevocationList) -> grpc.GenericRpcHandler[bytes, bytes]:
     """What the broker's identity step will do: CRL first, then the registry."""
 
     async def whoami(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
@@ -95,7 +95,7 @@ def _whoami(registry: Registry, revocations: RevocationList) -> grpc.GenericRpcH
 
 async def _serve(pki_dir: Path, name: str, registry: Registry) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server()
-    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)  # type: ignore[attr-defined]
     server.add_generic_rpc_handlers([_whoami(registry, RevocationList.load(pki_dir))])
     port = server.add_secure_port("127.0.0.1:0", server_credentials(pki_dir, name))
     await server.start()
@@ -119,7 +119,7 @@ async def _call(port: int, creds: grpc.ChannelCredentials, host: str = "localhos
     async with grpc.aio.secure_channel(f"{host}:{port}", creds) as channel:
         status = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert status.status == health_pb2.HealthCheckResponse.SERVING
-        reply: bytes = await channel.unary_unary(WHOAMI)(b"", timeout=10)
+        reply: bytes = await channel.unary_unary(WHOAMI, None, None)(b"", timeout=10)
         return reply.decode()
 
 

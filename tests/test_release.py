@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from google.protobuf.message import Message
@@ -426,7 +426,7 @@ def source_records(draw: st.DrawFn, record_id: str, source: int) -> source_pb.So
         ),
         record_status=_mostly(draw, source_pb.RECORD_STATUS_CLOSED, _STATUSES),
         restrictions=_mostly(draw, [], _RESTRICTIONS),
-        protected_classes=draw(_PROTECTED),
+        protected_classes=cast(list[source_pb.ProtectedClass], draw(_PROTECTED)),
         person_subject=_mostly(draw, True, st.booleans()),
     )
     if draw(st.booleans()):

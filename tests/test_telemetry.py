@@ -64,7 +64,7 @@ class _ServiceB(source_grpc.SourceServiceServicer):
     async def Search(
         self, request: source_pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> Any:
-        self.traceparents.extend(v for k, v in context.invocation_metadata() or () if k == "traceparent")
+        self.traceparents.extend(str(v) for k, v in context.invocation_metadata() or () if k == "traceparent")
         with self.tracer.start_as_current_span("lookup", record_exception=False) as span:
             span.set_attribute(LEIS_RECORD_COUNT, 3)
             # Everything below is what careless code might do; none of it may leave the process.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.resources import Resource
@@ -153,7 +154,7 @@ def test_parse_since(text: str, seconds: float) -> None:
 
 
 def test_status_names() -> None:
-    base = {
+    base: dict[str, Any] = {
         "trace_id": "0" * 31 + "1",
         "span_id": "1" * 16,
         "parent_span_id": None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from google.protobuf.message import DecodeError
@@ -571,7 +571,7 @@ _FIELDS = {
 
 @st.composite
 def search_requests(draw: st.DrawFn) -> query_service_pb2.SearchRequest:
-    req = query_service_pb2.SearchRequest(purpose=draw(st.integers(-2, 8)))
+    req = query_service_pb2.SearchRequest(purpose=cast(subject_pb2.Purpose, draw(st.integers(-2, 8))))
     for category, fields in _FIELDS.items():
         if draw(st.booleans()):
             getattr(req.subject, category).SetInParent()
