@@ -87,7 +87,10 @@ def test_registry_change_takes_effect_without_restart(
         assert _search(mesh, subject).persons
         path = mesh.home.agreements
         head, tail = path.read_text().split('id = "ndex"', 1)
-        path.write_text(head + 'id = "ndex"' + tail.replace('status = "ACTIVE"', 'status = "SUSPENDED"', 1))
+        suspended = tail.replace('status = "ACTIVE"', 'status = "SUSPENDED"', 1).replace(
+            "version = 1\n", "version = 2\n", 1
+        )  # a change carries a higher agreement version (R-ID-2)
+        path.write_text(head + 'id = "ndex"' + suspended)
         deadline = time.monotonic() + 10
         reason = ""
         while time.monotonic() < deadline:

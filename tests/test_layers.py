@@ -272,9 +272,15 @@ def _package_pairs(modules: dict[str, Path], graph: Graph) -> dict[tuple[str, st
     for importer, targets in graph.items():
         for target in targets:
             pair = (_package(importer, modules), _package(target, modules))
-            if pair[0] != pair[1]:
+            # A package and its own subpackage are one concept (the broker's assembly wires its
+            # ``chain/``, whose stages read the broker's per-call context): only peers count.
+            if pair[0] != pair[1] and not _nested(*pair):
                 pairs.setdefault(pair, set()).add((importer, target))
     return pairs
+
+
+def _nested(a: str, b: str) -> bool:
+    return a.startswith(b + ".") or b.startswith(a + ".")
 
 
 def _mutual_package_edges(modules: dict[str, Path], graph: Graph) -> set[tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from leis.common import normalize
 from leis.rules import merge
+from leis.rules.coherence import Fit
 from leis.rules.release import (
     ReleasedAddress,
     ReleasedIdentifier,
@@ -363,3 +365,20 @@ def test_cap_and_partition(records: list[ReleasedRecord], cap: int) -> None:
     scores = [(not p.exact_identifier_match, -p.match_score) for p in result.persons]
     assert scores == sorted(scores)
     assert [p.result_id for p in result.persons] == [f"P{i}" for i in range(1, len(result.persons) + 1)]
+
+
+# --- one query, one person (R-Q-1a) -------------------------------------------------------------
+
+
+def test_a_record_contradicting_the_query_is_dropped_and_bridges_nobody() -> None:
+    name_only = Fit(given=("identifier", "name"), matched=("name",))
+    contradicts = Fit(given=("identifier", "name"), matched=("name",), contradicted=("identifier",))
+    both = Fit(given=("identifier", "name"), matched=("identifier", "name"))
+    records = [
+        dataclasses.replace(rec("a", links=frozenset({"k1"})), fit=both),
+        dataclasses.replace(rec("bridge", links=frozenset({"k1", "k2"})), fit=contradicts),
+        dataclasses.replace(rec("c", first="Jane", dob="1980-02-02", links=frozenset({"k2"})), fit=name_only),
+    ]
+    result = run(records)
+    assert [ids(p) for p in result.persons] == [{"a"}]
+    assert result.total_persons == 1

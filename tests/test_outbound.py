@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -201,26 +202,34 @@ def wait_until(condition: Callable[[], bool], what: str, seconds: float = 10.0) 
 
 @contextmanager
 def agreement_suspended(mesh: Mesh, agency_id: str) -> Iterator[None]:
-    """Suspend one agreement in the registry file; yield once the broker has it in force; restore."""
+    """Suspend one agreement in the registry file; yield once the broker has it in force; restore.
+
+    Each change carries the next agreement version (R-ID-2: an unversioned change is refused).
+    """
     assert mesh.broker is not None
     holder = mesh.broker.registry
 
-    def status() -> str:
+    def current() -> tuple[str, int]:
         agreement = holder.current().get(agency_id)
         assert agreement is not None
-        return agreement.status.name
+        return agreement.status.name, agreement.version
+
+    def edited(status: str, version: int) -> str:
+        marker = f'id = "{agency_id}"'
+        head, tail = original.split(marker, 1)
+        tail = tail.replace('status = "ACTIVE"', f'status = "{status}"', 1)
+        return head + marker + re.sub(r"\nversion = \d+\n", f"\nversion = {version}\n", tail, count=1)
 
     path = mesh.home.agreements
     original = path.read_text()
-    marker = f'id = "{agency_id}"'
-    head, tail = original.split(marker, 1)
-    write_atomically(path, head + marker + tail.replace('status = "ACTIVE"', 'status = "SUSPENDED"', 1))
+    _, version = current()
+    write_atomically(path, edited("SUSPENDED", version + 1))
     try:
-        wait_until(lambda: status() == "SUSPENDED", "the broker to load the suspension")
+        wait_until(lambda: current() == ("SUSPENDED", version + 1), "the broker to load the suspension")
         yield
     finally:
-        write_atomically(path, original)
-        wait_until(lambda: status() == "ACTIVE", "the broker to load the restored registry")
+        write_atomically(path, edited("ACTIVE", version + 2))
+        wait_until(lambda: current() == ("ACTIVE", version + 2), "the broker to load the restored registry")
 
 
 def audit_events_of_trace(mesh: Mesh, trace_id: str) -> list[audit_pb.AuditEvent]:

@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from leis.rules import merge, release
+from leis.rules import merge, persons, release
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import query_service_pb2, records_pb2, subject_pb2
 
@@ -168,15 +168,76 @@ def test_release_records_counts_withheld_by_reason() -> None:
         record(TECS, record_id="a"),
         record(TECS, record_id="b", subject_role=source_pb.SUBJECT_ROLE_VICTIM),
         record(TECS, record_id="c", record_status=source_pb.RECORD_STATUS_OPEN),
-        record(TECS, record_id="d", protected_classes=[source_pb.PROTECTED_CLASS_REFUGEE]),
+        record(
+            TECS,
+            record_id="d",
+            protected_classes=[source_pb.PROTECTED_CLASS_REFUGEE],
+            **OTHER_PERSON,
+        ),
     ]
-    batch = release.release_records(records, TECS, release.ONE_WAY)
+    batch = release.release_records([(TECS, records)], release.ONE_WAY)
     assert [r.record_id for r in batch.released] == ["a"]
     assert batch.withheld == {
         release.TECS_NOT_SUSPECT: 1,
         release.TECS_RECORD_NOT_CLOSED: 1,
         release.PROTECTED_CLASS_ONE_WAY: 1,
     }
+
+
+# --- protection follows the person (R-REL-3) ----------------------------------------------------
+
+OTHER_PERSON: dict[str, Any] = {
+    "name": records_pb2.PersonName(first_name="Ana", last_name="Ruiz"),
+    "date_of_birth": "1990-02-02",
+    "identifiers": [records_pb2.PersonIdentifier(type=records_pb2.IDENTIFIER_TYPE_SSN, value="223456789")],
+}
+ASYLUM = [source_pb.PROTECTED_CLASS_ASYLUM_SEEKER]
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        pytest.param({}, id="same-identifier-name-and-dob"),
+        pytest.param(
+            {"name": OTHER_PERSON["name"], "date_of_birth": OTHER_PERSON["date_of_birth"]},
+            id="same-identifier",
+        ),
+        pytest.param({"identifiers": OTHER_PERSON["identifiers"]}, id="same-name-and-dob"),
+    ],
+)
+def test_a_protected_record_withholds_every_record_of_its_person_from_one_way(link: dict[str, Any]) -> None:
+    clean_tecs = record(TECS, record_id="T-1", **link)
+    asylum_eid = record(EID, record_id="E-1", protected_classes=ASYLUM)
+    one_way = release.release_records([(EID, [asylum_eid]), (TECS, [clean_tecs])], release.ONE_WAY)
+    assert one_way.released == ()
+    assert one_way.withheld == {release.PROTECTED_CLASS_ONE_WAY: 1, release.PROTECTED_PERSON_ONE_WAY: 1}
+    two_way = release.release_records([(EID, [asylum_eid]), (TECS, [clean_tecs])], release.STANDARD)
+    assert {r.record_id for r in two_way.released} == {"E-1", "T-1"}
+
+
+def test_a_withheld_protected_record_still_protects_its_person() -> None:
+    """Protection follows the person even when the protected record is withheld for another reason."""
+    victim = record(
+        TECS, record_id="T-2", subject_role=source_pb.SUBJECT_ROLE_VICTIM, protected_classes=ASYLUM
+    )
+    clean = record(EID, record_id="E-2")
+    assert release.release_records([(TECS, [victim]), (EID, [clean])], release.ONE_WAY).released == ()
+
+
+def test_another_persons_protection_does_not_spread() -> None:
+    protected = record(EID, record_id="E-3", protected_classes=ASYLUM, **OTHER_PERSON)
+    clean = record(TECS, record_id="T-3")
+    batch = release.release_records([(EID, [protected]), (TECS, [clean])], release.ONE_WAY)
+    assert [r.record_id for r in batch.released] == ["T-3"]
+
+
+def test_restrictions_stay_per_record() -> None:
+    """R-REL-2 categories describe the record: a restricted record withholds only itself."""
+    restricted = record(TECS, record_id="T-4", restrictions=[source_pb.RESTRICTION_CATEGORY_THIRD_AGENCY])
+    clean = record(EID, record_id="E-4")
+    for profile in (release.STANDARD, release.ONE_WAY):
+        batch = release.release_records([(TECS, [restricted]), (EID, [clean])], profile)
+        assert [r.record_id for r in batch.released] == ["E-4"]
 
 
 # --- release_view: the allow-list (R-REL-4) -----------------------------------------------------
@@ -195,6 +256,7 @@ ALLOWED_VIEW_FIELDS = {
     "place_of_birth",
     "matched_identifiers",
     "link_keys",
+    "fit",
 }
 
 
@@ -512,3 +574,38 @@ def test_withheld_records_leave_no_trace(
     extra = data.draw(withheld_records(profile))
     mixed = data.draw(st.permutations(batch + extra))
     assert _response_bytes(mixed, profile, cap) == _response_bytes(batch, profile, cap)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers(), _PROFILES)
+def test_protection_follows_the_person(batch: list[tuple[int, source_pb.SourceRecord]], profile: str) -> None:
+    """R-REL-3: one-way, no released record is the same person as any protected record; else per record."""
+    result = release.release_records([(s, [r]) for s, r in batch], profile)
+    per_record = [r.record_id for s, r in batch if release.releasable(r, s, profile)]
+    released = [r.record_id for r in result.released]
+    assert sum(result.withheld.values()) + len(released) == len(batch)
+    if profile == release.STANDARD:
+        assert released == per_record
+        return
+    assert set(released) <= set(per_record)
+    views = [release.release_view(r, s) for s, r in batch]
+    groups = persons.group_indices([persons.same_person_keys(v) for v in views])
+    for group in groups:
+        ids = {batch[i][1].record_id for i in group}
+        if any(batch[i][1].protected_classes for i in group):
+            assert not ids & set(released)
+        else:
+            assert {i for i in ids if i in per_record} <= set(released)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answers(), st.data())
+def test_person_level_release_does_not_depend_on_order_or_grouping(
+    batch: list[tuple[int, source_pb.SourceRecord]], data: st.DataObject
+) -> None:
+    shuffled = data.draw(st.permutations(batch))
+    by_source = [(source, [r for s, r in shuffled if s == source]) for source in (TECS, EID)]
+    one = release.release_records([(s, [r]) for s, r in batch], release.ONE_WAY)
+    two = release.release_records(by_source, release.ONE_WAY)
+    assert sorted(r.record_id for r in one.released) == sorted(r.record_id for r in two.released)
+    assert one.withheld == two.withheld

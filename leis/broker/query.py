@@ -26,7 +26,7 @@ from leis.broker.context import (
 from leis.broker.hub import PHOTO_SOURCE, SOURCE_SYSTEMS, SourceHub, SourceOutcome
 from leis.common.errors import Unavailable
 from leis.rules.merge import merge_and_rank, source_statuses
-from leis.rules.release import ReleasedRecord, release_notice, release_records
+from leis.rules.release import release_notice, release_records
 from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import query_service_pb2_grpc as query_grpc
 from leis_api.v1 import records_pb2, subject_pb2
@@ -70,12 +70,11 @@ class QueryService(query_grpc.QueryServiceServicer):
             raise Unavailable("SOURCES_UNAVAILABLE", "no source system answered; try again later")
         retrieved = self._now()
         profile = PRINCIPAL.get().agreement.release_profile
-        released: list[ReleasedRecord] = []
-        for answer in answers:
-            if answer.outcome is SourceOutcome.ANSWERED:
-                released.extend(
-                    release_records(answer.records, answer.system, profile, query=query.subject).released
-                )
+        released = release_records(
+            [(a.system, a.records) for a in answers if a.outcome is SourceOutcome.ANSWERED],
+            profile,
+            query=query.subject,
+        ).released
         merged = merge_and_rank(released, self._config.max_results, retrieved)
         subject_ids = [sid for person in merged.persons for sid in person.subject_ids]
         states = {answer.system: SOURCE_STATES[answer.outcome] for answer in answers}

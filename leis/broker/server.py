@@ -32,7 +32,7 @@ from leis.common.tls import channel_credentials
 from leis.common.tracing import tracer_provider
 from leis.ops.metrics import Metrics
 from leis.registry.agreements import Registry
-from leis.registry.reload import RegistryHolder
+from leis.registry.reload import Refusal, RegistryHolder
 from leis.rules.ratelimit import RateLimiter, RateSpec
 from leis_api.v1 import audit_service_pb2, federated_search_service_pb2, query_service_pb2
 
@@ -124,6 +124,30 @@ def _registry_change_hook(audit_log: AuditLog):  # type: ignore[no-untyped-def]
     return record
 
 
+def _registry_refusal_hook(audit_log: AuditLog):  # type: ignore[no-untyped-def]
+    async def record(current: Registry, refusal: Refusal) -> None:
+        await audit_log.append(
+            AuditRecord(
+                event_type="REGISTRY_CHANGED",
+                direction="INTERNAL",
+                method="registry.reload",
+                outcome="REFUSED",
+                status_code="FAILED_PRECONDITION",
+                reason=refusal.reason,
+                source_systems=refusal.agreements,
+                content={
+                    "version_in_force": current.version,
+                    "digest_in_force": current.digest,
+                    "refused_digest": refusal.digest,
+                    "detail": refusal.detail,
+                    "refused_agreements": list(refusal.agreements),
+                },
+            )
+        )
+
+    return record
+
+
 async def start_broker(
     config: BrokerConfig,
     *,
@@ -141,7 +165,11 @@ async def start_broker(
     metrics = Metrics("leis-broker")
     client_tracer = provider.get_tracer("leis.client")
     audit_log = audit_log or await open_audit_log(config.resolved_audit_url)
-    registry = RegistryHolder(config.registry_path, on_change=_registry_change_hook(audit_log))
+    registry = RegistryHolder(
+        config.registry_path,
+        on_change=_registry_change_hook(audit_log),
+        on_refusal=_registry_refusal_hook(audit_log),
+    )
     revocations = RevocationHolder(config.pki_dir)
     broker_credentials = channel_credentials(config.pki_dir, "broker-client")
     hub = SourceHub(

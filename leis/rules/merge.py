@@ -5,8 +5,11 @@ status computed here already excludes withheld records (R-REL-6).
 
 Two records are the same person when they share an identifying number (same
 type and normalised value) or the same folded first + last name and the same
-date of birth; sameness is transitive (union-find). The result does not
-depend on input order. Plain functions over plain data: no gRPC, no I/O.
+date of birth; sameness is transitive (``leis.rules.persons``). One query
+describes one person (R-Q-1a): records that contradict a category of the query
+are dropped before merging, and only the persons the query jointly describes
+are kept (``leis.rules.coherence``), before ranking and the cap. The result
+does not depend on input order. Plain functions over plain data: no gRPC, no I/O.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from leis.common import normalize
+from leis.rules import coherence, persons
 from leis.rules.release import (
     ReleasedAddress,
     ReleasedIdentifier,
@@ -128,41 +132,17 @@ def _deduplicate(records: Iterable[ReleasedRecord]) -> list[ReleasedRecord]:
     return [chosen[key] for key in sorted(chosen)]
 
 
-def _same_person_keys(record: ReleasedRecord) -> set[str]:
-    keys = {f"id:{k}" for k in record.link_keys}
-    for ident in record.matched_identifiers:
-        key = normalize.identifier_key(ident.type, ident.value)
-        if key is not None:
-            keys.add(f"matched:{key}")
-    name = normalize.name_key(record.name.first_name, record.name.last_name, record.name.full_name)
-    if name is not None and record.date_of_birth:
-        keys.add(f"name-dob:{name}|{record.date_of_birth}")
-    return keys
-
-
 def _clusters(records: Sequence[ReleasedRecord]) -> list[list[ReleasedRecord]]:
-    """Union-find over shared same-person keys."""
-    parent = list(range(len(records)))
+    """The records grouped into persons by shared same-person keys."""
+    groups = persons.group_indices([persons.same_person_keys(record) for record in records])
+    return [[records[i] for i in group] for group in groups]
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    owner: dict[str, int] = {}
-    for index, record in enumerate(records):
-        for key in sorted(_same_person_keys(record)):
-            if key in owner:
-                a, b = find(owner[key]), find(index)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-            else:
-                owner[key] = index
-    groups: dict[int, list[ReleasedRecord]] = {}
-    for index, record in enumerate(records):
-        groups.setdefault(find(index), []).append(record)
-    return list(groups.values())
+def _described(records: Sequence[ReleasedRecord]) -> list[list[ReleasedRecord]]:
+    """The persons the query jointly describes, from records that contradict none of its categories."""
+    groups = _clusters([r for r in records if r.fit.consistent])
+    kept = coherence.select([coherence.person_fit(r.fit for r in group) for group in groups])
+    return [groups[i] for i in kept]
 
 
 def _address_key(address: ReleasedAddress) -> tuple[str, ...]:
@@ -225,17 +205,18 @@ def merge_and_rank(released: Sequence[ReleasedRecord], cap: int, retrieved_at: d
     Exact identifier matches rank first, then by score, then by the number of
     contributing records, then by record id. Above ``cap`` only the best
     ``cap`` are kept and ``narrow_query_required`` is set. ``result_id`` is
-    "P1", "P2"… by rank: opaque, and stable within one response.
+    "P1", "P2"… by rank: opaque, and stable within one response. Only the
+    persons the query describes count (R-Q-1a, ``leis.rules.coherence``).
     """
     if cap < 1:
         raise ValueError("cap must be at least 1")
     records = _deduplicate(released)
-    persons = sorted((_merge(group, retrieved_at) for group in _clusters(records)), key=_rank_key)
-    kept = persons[:cap]
+    ranked = sorted((_merge(group, retrieved_at) for group in _described(records)), key=_rank_key)
+    kept = ranked[:cap]
     return MergeResult(
         persons=tuple(dataclasses.replace(p, result_id=f"P{rank}") for rank, p in enumerate(kept, start=1)),
-        narrow_query_required=len(persons) > cap,
-        total_persons=len(persons),
+        narrow_query_required=len(ranked) > cap,
+        total_persons=len(ranked),
     )
 
 

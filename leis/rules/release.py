@@ -6,6 +6,10 @@ so that a withheld record leaves no trace in counts, scores or statuses
 
 - ``withhold_reason`` / ``releasable``: may this record be released at all to
   this partner? Rules in one explicit order, default deny.
+- ``release_records``: those rules over every source's answer to one call,
+  then protection of the person (R-REL-3): for a one-way partner, every record
+  of a person (the merge rule, ``leis.rules.persons``) any of whose records
+  carries a protected class is withheld too.
 - ``release_view``: the released record, built by copying the allow-listed
   fields of R-REL-4 one by one (never by clearing forbidden ones), so a field
   added to ``SourceRecord`` later is not released until it is added here.
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from leis.common import normalize
+from leis.rules import coherence, persons
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import query_service_pb2, records_pb2, subject_pb2
 
@@ -65,6 +70,7 @@ TECS_NOT_SUSPECT = "TECS_NOT_SUSPECT"
 TECS_RECORD_NOT_CLOSED = "TECS_RECORD_NOT_CLOSED"
 EID_ROLE_NOT_RELEASABLE = "EID_ROLE_NOT_RELEASABLE"
 PROTECTED_CLASS_ONE_WAY = "PROTECTED_CLASS_ONE_WAY"
+PROTECTED_PERSON_ONE_WAY = "PROTECTED_PERSON_ONE_WAY"
 WITHHOLD_REASONS = (
     UNKNOWN_SOURCE,
     UNKNOWN_PROFILE,
@@ -74,6 +80,7 @@ WITHHOLD_REASONS = (
     TECS_RECORD_NOT_CLOSED,
     EID_ROLE_NOT_RELEASABLE,
     PROTECTED_CLASS_ONE_WAY,
+    PROTECTED_PERSON_ONE_WAY,
 )
 
 _EID_ROLES = frozenset({source_pb.SUBJECT_ROLE_ARRESTEE, source_pb.SUBJECT_ROLE_ENCOUNTER_SUBJECT})
@@ -227,8 +234,9 @@ class ReleasedIdentifier:
 class ReleasedRecord:
     """The allow-listed view of one releasable source record (R-REL-4).
 
-    ``subject_id`` (photo look-up) and ``link_keys`` (one-way digests of every
-    identifier on the record, for merging only) are internal and never put in a
+    ``subject_id`` (photo look-up), ``link_keys`` (one-way digests of every
+    identifier on the record, for merging only) and ``fit`` (how the record
+    fits each category of the query, R-Q-1a) are internal and never put in a
     response. ``repr`` shows no personal data.
     """
 
@@ -245,6 +253,7 @@ class ReleasedRecord:
     place_of_birth: str
     matched_identifiers: tuple[ReleasedIdentifier, ...]
     link_keys: frozenset[str] = field(default=frozenset())
+    fit: coherence.Fit = field(default=coherence.Fit())
 
     def __repr__(self) -> str:
         return f"ReleasedRecord(source={self.source}, record_id={self.record_id!r})"
@@ -338,7 +347,8 @@ def release_view(
     place of birth, and only the identifiers the query matched on: those whose
     type appears as ``identifier.<field>`` in ``matched_fields`` and, when
     ``query`` (the validated subject) is given, whose value equals the queried
-    number. Strings that are oversized or hold control characters are dropped,
+    number; ``query`` also gives the record's ``fit`` (R-Q-1a). Strings that
+    are oversized or hold control characters are dropped,
     so no narrative can ride in a structured field. Never copied: remarks,
     aliases, phone numbers, incidents, role, status, restrictions, protected
     classes, or any field this function does not name.
@@ -404,6 +414,7 @@ def release_view(
         place_of_birth=_text(record.place_of_birth, _PLACE_MAX),
         matched_identifiers=tuple(identifiers[k] for k in sorted(identifiers)),
         link_keys=frozenset(link_keys),
+        fit=coherence.record_fit(record, query) if query is not None else coherence.Fit(),
     )
 
 
@@ -419,18 +430,37 @@ class ReleaseBatch:
     withheld: Mapping[str, int]
 
 
+def _protected_persons(answers: list[tuple[int, source_pb.SourceRecord]]) -> set[int]:
+    """Indices of the records whose person (the merge rule) has any record with a protected class."""
+    keys = [persons.same_person_keys(release_view(record, source)) for source, record in answers]
+    protected: set[int] = set()
+    for group in persons.group_indices(keys):
+        if any(len(answers[i][1].protected_classes) > 0 for i in group):
+            protected.update(group)
+    return protected
+
+
 def release_records(
-    records: Iterable[source_pb.SourceRecord],
-    source: int,
+    answers: Iterable[tuple[int, Iterable[source_pb.SourceRecord]]],
     profile: str,
     *,
     query: subject_pb2.SubjectQuery | None = None,
 ) -> ReleaseBatch:
-    """Apply ``withhold_reason`` then ``release_view`` to every record of one source."""
+    """Release rules over every source's answer to one call: ``(source, records)`` pairs.
+
+    ``withhold_reason`` decides each record; then, for a one-way profile, a
+    record whose person has a protected class on any record returned by any
+    source is withheld too (R-REL-3: protection belongs to the person;
+    restrictions stay per record). Released records are views (``release_view``).
+    """
+    flat = [(source, record) for source, records in answers for record in records]
+    protected = _protected_persons(flat) if profile == ONE_WAY else set()
     released: list[ReleasedRecord] = []
     withheld: Counter[str] = Counter()
-    for record in records:
+    for index, (source, record) in enumerate(flat):
         reason = withhold_reason(record, source, profile)
+        if reason is None and index in protected:
+            reason = PROTECTED_PERSON_ONE_WAY
         if reason is None:
             released.append(release_view(record, source, query=query))
         else:
