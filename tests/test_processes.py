@@ -40,7 +40,7 @@ from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, agency_client_name, channel_credentials
 from leis.common.tracestore import TraceStoreError
 from leis.ops.traces import StoredSpan, read_all_spans_text, read_trace
-from leis_api.partner_client import PartnerClient
+from leis_api import LeisApiError, LeisClient
 from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import records_pb2, subject_pb2
 from leis_sim.synth.showcase import showcase
@@ -202,10 +202,10 @@ class ProcessMesh:
     def all_output(self) -> str:
         return "\n".join(self.output(name) for name in self.processes)
 
-    def partner(self, agency_id: str = "ndex") -> PartnerClient:
+    def partner(self, agency_id: str = "ndex") -> LeisClient:
         name = agency_client_name(agency_id)
         pki = self.home.pki
-        return PartnerClient.from_files(self.address, pki / CA_CERT, pki / f"{name}.crt", pki / f"{name}.key")
+        return LeisClient(self.address, ca=pki / CA_CERT, cert=pki / f"{name}.crt", key=pki / f"{name}.key")
 
     def leis(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one ``leis`` command against this home."""
@@ -252,7 +252,7 @@ def mesh(
 
 
 def _search(
-    client: PartnerClient, subject: subject_pb2.SubjectQuery, user_id: str = "det.e2e"
+    client: LeisClient, subject: subject_pb2.SubjectQuery, user_id: str = "det.e2e"
 ) -> query_pb.SearchResponse:
     return client.search(subject, purpose=LAW, user_id=user_id, ori=NDEX_ORI)
 
@@ -445,8 +445,8 @@ def test_pii_canary_reaches_no_span_log_or_metric(mesh: ProcessMesh) -> None:
         for subject, purpose in _canary_queries():
             try:
                 response = client.search(subject, purpose=purpose, user_id="det.canary", ori=NDEX_ORI)
-            except grpc.RpcError as exc:
-                outcomes.append(exc.code())
+            except LeisApiError as exc:
+                outcomes.append(exc.code)
                 continue
             outcomes.append(grpc.StatusCode.OK)
             trace_ids.append(response.trace_id)
@@ -563,9 +563,9 @@ def _load(
         while not stop.is_set():
             try:
                 response = _search(client, subjects[n % len(subjects)], user_id=f"det.load{worker}")
-            except grpc.RpcError as exc:
-                errors.append(exc.code().name)
-                if exc.code() is grpc.StatusCode.UNAVAILABLE:
+            except LeisApiError as exc:
+                errors.append(exc.code.name)
+                if exc.code is grpc.StatusCode.UNAVAILABLE:
                     return
                 continue
             received.append(Received(response.audit_reference, response.trace_id))

@@ -32,7 +32,15 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from leis.audit import AuditLog, AuditRecord, AuditUnavailable
 from leis.broker.context import CURRENT_CALL, CallState, current_call
 from leis.broker.identity import IdentityResolver
-from leis.common.errors import FieldViolation, InvalidArgument, LeisError, Unavailable, abort
+from leis.common.errors import (
+    AUDIT_UNAVAILABLE,
+    MALFORMED_REQUEST,
+    FieldViolation,
+    InvalidArgument,
+    LeisError,
+    Unavailable,
+    abort,
+)
 from leis.common.redact import (
     LEIS_AGENCY_ID,
     LEIS_PERSON_COUNT,
@@ -260,7 +268,7 @@ class AuditInterceptor(AsyncServerInterceptor):
         except AuditUnavailable as exc:
             log.error("audit store cannot record: %s", type(exc).__name__)
             raise Unavailable(
-                "AUDIT_UNAVAILABLE", "the audit log cannot record this call; nothing was served"
+                AUDIT_UNAVAILABLE, "the audit log cannot record this call; nothing was served"
             ) from exc
         self._metrics.record_audit_write(time.monotonic() - started)
         return stored
@@ -326,7 +334,7 @@ def _claimed_user(request: Any) -> dict[str, str]:
     if isinstance(request, MalformedRequest):
         return {"user_id": "", "ori": "", "purpose": ""}
     end_user = getattr(request, "end_user", None)
-    purpose = getattr(request, "purpose", 0)
+    purpose = getattr(request, "purpose", subject_pb2.PURPOSE_UNSPECIFIED)
     purpose_name = (
         subject_pb2.Purpose.Name(purpose) if purpose in subject_pb2.Purpose.values() else str(purpose)
     )
@@ -376,7 +384,7 @@ class PolicyInterceptor(AsyncServerInterceptor):
     ) -> Any:
         if isinstance(request, MalformedRequest):
             raise InvalidArgument(
-                "MALFORMED_REQUEST",
+                MALFORMED_REQUEST,
                 f"the request is not a valid {request.message_type} message",
                 violations=[FieldViolation("request", "the bytes do not parse as the request message")],
             )

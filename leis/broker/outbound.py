@@ -24,7 +24,7 @@ from opentelemetry import trace
 from leis.audit import AuditLog, AuditRecord, AuditUnavailable
 from leis.broker.context import CallState, Disclosure, current_call
 from leis.broker.hub import InterceptorFactory
-from leis.common.errors import Unavailable
+from leis.common.errors import AUDIT_UNAVAILABLE, Unavailable
 from leis.common.tracing import ClientSpans
 from leis.registry.agreements import Agreement, Direction, Registry, Role
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
@@ -61,10 +61,10 @@ class PartnerChannels:
         self._interceptors = interceptors
         self._tracer = tracer or trace.get_tracer("leis.client")
         self._spans: dict[str, ClientSpans] = {}
-        self._stubs: dict[str, partner_grpc.PartnerSearchServiceStub] = {}
+        self._stubs: dict[str, partner_grpc.PartnerSearchServiceAsyncStub] = {}
         self._channels: list[grpc.aio.Channel] = []
 
-    def stub(self, agency_id: str, endpoint: str) -> partner_grpc.PartnerSearchServiceStub:
+    def stub(self, agency_id: str, endpoint: str) -> partner_grpc.PartnerSearchServiceAsyncStub:
         """The stub for a partner's endpoint."""
         if endpoint not in self._stubs:
             channel = grpc.aio.secure_channel(
@@ -184,7 +184,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
 
     async def _call(
         self, agreement: Agreement, request: partner_pb.SearchRequest
-    ) -> tuple[fed_pb.PartnerState, str, Sequence[records_pb2.PartnerRecord]]:
+    ) -> tuple[fed_pb.PartnerState.ValueType, str, Sequence[records_pb2.PartnerRecord]]:
         assert agreement.endpoint is not None
         stub = self._channels.stub(agreement.agency_id, agreement.endpoint)
         try:
@@ -244,6 +244,6 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
             )
         except AuditUnavailable as exc:
             raise Unavailable(
-                "AUDIT_UNAVAILABLE", "the audit log cannot record the outbound exchange; nothing was served"
+                AUDIT_UNAVAILABLE, "the audit log cannot record the outbound exchange; nothing was served"
             ) from exc
         return str(stored.event_id)

@@ -23,6 +23,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from leis.common.errors import (
+    AGREEMENT_EXPIRED,
+    AGREEMENT_NOT_YET_EFFECTIVE,
+    AGREEMENT_SUSPENDED,
+    AGREEMENT_TERMINATED,
+)
+
 if TYPE_CHECKING:
     from leis.common.tls import CertIdentity
 
@@ -117,13 +124,13 @@ class Agreement:
     def inactive_reason(self, today: date) -> str | None:
         """Why the agreement is not in force on ``today`` (UPPER_SNAKE), or None when it is."""
         if self.status is AgreementStatus.SUSPENDED:
-            return "AGREEMENT_SUSPENDED"
+            return AGREEMENT_SUSPENDED
         if self.status is AgreementStatus.TERMINATED:
-            return "AGREEMENT_TERMINATED"
+            return AGREEMENT_TERMINATED
         if today < self.effective_from:
-            return "AGREEMENT_NOT_YET_EFFECTIVE"
+            return AGREEMENT_NOT_YET_EFFECTIVE
         if self.effective_until is not None and today > self.effective_until:
-            return "AGREEMENT_EXPIRED"
+            return AGREEMENT_EXPIRED
         return None
 
     def in_force(self, today: date) -> bool:

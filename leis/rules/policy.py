@@ -28,7 +28,27 @@ from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from leis.common import normalize
-from leis.common.errors import FieldViolation, InvalidArgument, PermissionDenied, ResourceExhausted
+from leis.common.errors import (
+    AGENCY_RATE_LIMITED,
+    BATCH_QUERY,
+    CONFLICTING_FIELDS,
+    EMPTY_QUERY,
+    MALFORMED_FIELD,
+    MISSING_FIELD,
+    ORI_NOT_PERMITTED,
+    OVERSIZE_FIELD,
+    PURPOSE_NOT_LAWFUL,
+    PURPOSE_NOT_PERMITTED,
+    PURPOSE_REQUIRED,
+    TOO_MANY_IDENTIFIERS,
+    UNKNOWN_FIELD,
+    USER_RATE_LIMITED,
+    WILDCARD_QUERY,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+    ResourceExhausted,
+)
 from leis_api.v1 import federated_search_service_pb2, query_service_pb2, subject_pb2
 
 __all__ = [
@@ -59,21 +79,6 @@ __all__ = [
 ]
 
 # ErrorInfo reasons (domain leis.dhs.gov).
-EMPTY_QUERY = "EMPTY_QUERY"
-MALFORMED_FIELD = "MALFORMED_FIELD"
-UNKNOWN_FIELD = "UNKNOWN_FIELD"
-TOO_MANY_IDENTIFIERS = "TOO_MANY_IDENTIFIERS"
-MISSING_FIELD = "MISSING_FIELD"
-OVERSIZE_FIELD = "OVERSIZE_FIELD"
-BATCH_QUERY = "BATCH_QUERY"
-WILDCARD_QUERY = "WILDCARD_QUERY"
-CONFLICTING_FIELDS = "CONFLICTING_FIELDS"
-PURPOSE_REQUIRED = "PURPOSE_REQUIRED"
-PURPOSE_NOT_LAWFUL = "PURPOSE_NOT_LAWFUL"
-PURPOSE_NOT_PERMITTED = "PURPOSE_NOT_PERMITTED"
-ORI_NOT_PERMITTED = "ORI_NOT_PERMITTED"
-USER_RATE_LIMITED = "USER_RATE_LIMITED"
-AGENCY_RATE_LIMITED = "AGENCY_RATE_LIMITED"
 
 # When one request breaks several rules, the error's single reason is the first
 # of these that applies; every violation is still listed.
@@ -630,7 +635,7 @@ def _check_end_user(chk: _Checker, request: SearchLike) -> tuple[str, str]:
     return user_id or "", ori
 
 
-def check_purpose(purpose: int, permitted: Collection[str]) -> str:
+def check_purpose(purpose: subject_pb2.Purpose.ValueType, permitted: Collection[str]) -> str:
     """Judge the stated purpose (R-Q-3); returns its name without prefix.
 
     UNSPECIFIED is a missing field (``InvalidArgument`` PURPOSE_REQUIRED);
