@@ -6,7 +6,8 @@ where their proto package says, under the ``leis_api`` import root: ``leis.v1`` 
 ``leis.partner.v1`` → ``leis_api/partner/v1/``. protoc writes imports for the proto
 package (``from leis.v1 import …``); they are rewritten to the import root, as
 temporalio's ``scripts/gen_protos.py`` does. The modules are never edited by hand;
-``tests/test_codegen.py`` fails when they drift from ``protos/``.
+``tests/test_codegen.py`` fails when they drift from ``protos/``. Typed stubs (``.pyi``
+for messages and gRPC stubs) come from mypy-protobuf's protoc plugins (the ``[test]`` extra).
 
 Usage: ``python scripts/gen_protos.py [--out DIR]`` (default: ``leis-api/``).
 """
