@@ -6,7 +6,8 @@ where their proto package says, under the ``leis_api`` import root: ``leis.v1`` 
 ``leis.partner.v1`` → ``leis_api/partner/v1/``. protoc writes imports for the proto
 package (``from leis.v1 import …``); they are rewritten to the import root, as
 temporalio's ``scripts/gen_protos.py`` does. The modules are never edited by hand;
-``tests/test_codegen.py`` fails when they drift from ``protos/``.
+``tests/test_codegen.py`` fails when they drift from ``protos/``. Typed stubs (``.pyi``
+for messages and gRPC stubs) come from mypy-protobuf's protoc plugins (the ``[test]`` extra).
 
 Usage: ``python scripts/gen_protos.py [--out DIR]`` (default: ``leis-api/``).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 from importlib import resources
 from pathlib import Path
@@ -26,6 +28,8 @@ PROTO_ROOT = ROOT / "protos"
 SDK_ROOT = ROOT / "leis-api"
 IMPORT_ROOT = "leis_api"
 _PROTO_IMPORT = re.compile(r"^(from|import) leis(\.| import)", re.M)
+# mypy-protobuf stubs also name the modules in annotations (``leis.v1.subject_pb2.SubjectQuery``).
+_MODULE_REFERENCE = re.compile(r"\bleis((?:\.\w+)*\.\w+_pb2(?:_grpc)?)\b")
 INIT_TEXT = '"""Generated from protos/ by scripts/gen_protos.py. Do not edit."""\n'
 
 
@@ -50,8 +54,26 @@ def package_dirs(out: Path) -> list[Path]:
     return sorted(dirs)
 
 
+def _plugin(name: str) -> str:
+    """The path of a protoc plugin installed beside this interpreter (mypy-protobuf's)."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        raise SystemExit(f"{name} not found: pip install mypy-protobuf")
+    return found
+
+
+def _rewrite(text: str) -> str:
+    """Point the generated code's imports and module references at the ``leis_api`` import root."""
+    text = _PROTO_IMPORT.sub(lambda m: f"{m[1]} {IMPORT_ROOT}{m[2]}", text)
+    return _MODULE_REFERENCE.sub(lambda m: f"{IMPORT_ROOT}{m[1]}", text)
+
+
 def generate(out: Path) -> None:
-    """Run protoc for every proto file into ``out`` and add package markers."""
+    """Run protoc for every proto file into ``out`` and add package markers.
+
+    Messages and services get typed stubs (``.pyi``) from mypy-protobuf, as temporalio's
+    ``scripts/gen_protos.py`` does, so partners type-check against them without overrides.
+    """
     well_known = str(resources.files("grpc_tools") / "_proto")
     staging = out / ".protoc"
     staging.mkdir(parents=True, exist_ok=True)
@@ -60,8 +82,11 @@ def generate(out: Path) -> None:
         f"-I{PROTO_ROOT}",
         f"-I{well_known}",
         f"--python_out={staging}",
-        f"--pyi_out={staging}",
         f"--grpc_python_out={staging}",
+        f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
+        f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
+        f"--mypy_out={staging}",
+        f"--mypy_grpc_out={staging}",
         *[str(p) for p in proto_files()],
     ]
     if protoc.main(args) != 0:
@@ -69,7 +94,7 @@ def generate(out: Path) -> None:
     for produced in sorted(staging.rglob("*_pb2*.py*")):
         target = out / IMPORT_ROOT / produced.relative_to(staging / "leis")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(_PROTO_IMPORT.sub(lambda m: f"{m[1]} {IMPORT_ROOT}{m[2]}", produced.read_text()))
+        target.write_text(_rewrite(produced.read_text()))
         produced.unlink()
     for leftover in sorted(staging.rglob("*"), reverse=True):
         leftover.rmdir()

@@ -1,8 +1,8 @@
 """A whole LEIS mesh on loopback for end-to-end tests: the three sources, partner
 simulators and the broker, served from one background event loop, with real mTLS.
 
-Tests drive it through the real clients (``clients.partner_client``, analyst
-client), exactly as a partner system would. Every source and partner call the
+Tests drive it through the real client (``leis_api.LeisClient``), exactly as a
+partner system or analyst would. Every source and partner call the
 broker makes is counted on the broker's side, so a test can prove that a refused
 call never reached a source (R-Q-4, R-AUD-2).
 """
@@ -25,8 +25,7 @@ from leis.broker.server import Broker, start_broker
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, CertFiles, agency_client_name
 from leis.common.tracing import tracer_provider
-from leis_api.analyst_client import AnalystClient
-from leis_api.partner_client import PartnerClient
+from leis_api import LeisClient
 
 T = TypeVar("T")
 
@@ -185,21 +184,21 @@ class Mesh:
         assert self.broker is not None
         return f"localhost:{self.broker.port}"
 
-    def partner(self, agency_id: str) -> PartnerClient:
+    def partner(self, agency_id: str) -> LeisClient:
         """A partner client with the agency's certificate from the PKI."""
-        name = agency_client_name(agency_id)
-        return PartnerClient.from_files(
-            self.address, self.pki_dir / CA_CERT, self.pki_dir / f"{name}.crt", self.pki_dir / f"{name}.key"
-        )
+        return self.client(agency_client_name(agency_id))
 
-    def partner_with(self, cert: CertFiles) -> PartnerClient:
+    def partner_with(self, cert: CertFiles) -> LeisClient:
         """A partner client with an arbitrary (possibly bad) certificate."""
-        return PartnerClient.from_files(self.address, self.pki_dir / CA_CERT, cert.cert, cert.key)
+        return LeisClient(self.address, ca=self.pki_dir / CA_CERT, cert=cert.cert, key=cert.key)
 
-    def analyst(self, name: str = "dhs-analyst") -> AnalystClient:
-        return AnalystClient.from_files(
-            self.address, self.pki_dir / CA_CERT, self.pki_dir / f"{name}.crt", self.pki_dir / f"{name}.key"
-        )
+    def analyst(self, name: str = "dhs-analyst") -> LeisClient:
+        """An analyst client (``federated_search``) with the named certificate from the PKI."""
+        return self.client(name)
+
+    def client(self, name: str) -> LeisClient:
+        """A client with the PKI certificate ``<name>.crt``."""
+        return self.partner_with(CertFiles(self.pki_dir / f"{name}.crt", self.pki_dir / f"{name}.key"))
 
     def source_calls(self) -> int:
         """Calls the broker made to the three sources so far."""

@@ -16,8 +16,8 @@ from test_audit_kit import CANARY_NAME, CANARY_SSN, fill, open_log
 from leis.audit import AuditKeys, AuditLog, SearchFilter
 from leis.audit.export import verify_export
 from leis.audit.service import AuditServicer
-from leis.common.errors import details_of
 from leis.common.tls import AUDITOR_IDENTITY, agency_client_name, channel_credentials, server_credentials
+from leis_api import from_rpc_error
 from leis_api.v1 import audit_service_pb2 as pb
 from leis_api.v1 import audit_service_pb2_grpc
 
@@ -87,16 +87,16 @@ async def test_auditor_pages_through_metadata_search(served: Served) -> None:
             stub.SearchEvents(pb.SearchEventsRequest(user_id="officer-2", page_token=page.next_page_token))
         )
         assert other.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert details_of(other).reason == "PAGE_TOKEN_FILTER_MISMATCH"
+        assert from_rpc_error(other).reason_name == "PAGE_TOKEN_FILTER_MISMATCH"
         bad = await _error(stub.SearchEvents(pb.SearchEventsRequest(page_token="garbage!")))
-        assert details_of(bad).reason == "BAD_PAGE_TOKEN"
+        assert from_rpc_error(bad).reason_name == "BAD_PAGE_TOKEN"
         big = await _error(stub.SearchEvents(pb.SearchEventsRequest(page_size=5000)))
-        assert details_of(big).reason == "BAD_PAGE_SIZE"
+        assert from_rpc_error(big).reason_name == "BAD_PAGE_SIZE"
         trace = await _error(stub.SearchEvents(pb.SearchEventsRequest(trace_id="not-a-trace")))
-        assert [v.field for v in details_of(trace).field_violations] == ["trace_id"]
+        assert [v.field for v in from_rpc_error(trace).field_violations] == ["trace_id"]
         when = timestamp_pb2.Timestamp(seconds=2_000_000_000)
         backwards = await _error(stub.SearchEvents(pb.SearchEventsRequest(start_time=when, end_time=when)))
-        assert details_of(backwards).reason == "BAD_TIME_RANGE"
+        assert from_rpc_error(backwards).reason_name == "BAD_TIME_RANGE"
 
 
 async def test_content_cannot_be_searched_through_the_api(served: Served) -> None:
@@ -130,7 +130,7 @@ async def test_get_event_is_itself_audited_before_content_is_read(served: Served
         assert opened[1]["justification"] == "case 42 review"
 
         missing = await _error(stub.GetEvent(pb.GetEventRequest(event_id=stored[0].event_id)))
-        assert [v.field for v in details_of(missing).field_violations] == ["justification"]
+        assert [v.field for v in from_rpc_error(missing).field_violations] == ["justification"]
         unknown = await _error(
             stub.GetEvent(
                 pb.GetEventRequest(event_id="00000000-0000-4000-8000-000000000000", justification="x")
@@ -165,7 +165,7 @@ async def test_only_the_auditor_certificate_is_served(served: Served) -> None:
         ):
             error = await _error(call)
             assert error.code() == grpc.StatusCode.PERMISSION_DENIED
-            assert details_of(error).reason == "NOT_AUDITOR"
+            assert from_rpc_error(error).reason_name == "NOT_AUDITOR"
     assert await served.log.search(SearchFilter(event_type="AUDIT_READ"), None, 10) == []
     channel, stub = served.stub("dhs-analyst")
     async with channel:
@@ -196,7 +196,7 @@ async def test_verify_export_and_review_over_the_api(served: Served) -> None:
         assert check.ok, check.problem
         assert (check.agency_id, check.trusted_key) == ("nypd", True)
         unknown = await _error(stub.ExportAgencyEvents(pb.ExportAgencyEventsRequest(agency_id="nowhere")))
-        assert details_of(unknown).reason == "UNKNOWN_AGENCY"
+        assert from_rpc_error(unknown).reason_name == "UNKNOWN_AGENCY"
 
         review = await stub.GetReviewReport(
             pb.GetReviewReportRequest(start_time=timestamp_pb2.Timestamp(seconds=1_000_000_000))
@@ -206,7 +206,7 @@ async def test_verify_export_and_review_over_the_api(served: Served) -> None:
         assert report["agencies"]["nypd"]["refused"] == 3
         assert "Agency nypd" in review.report_text
         needs_start = await _error(stub.GetReviewReport(pb.GetReviewReportRequest()))
-        assert details_of(needs_start).reason == "MISSING_START_TIME"
+        assert from_rpc_error(needs_start).reason_name == "MISSING_START_TIME"
 
     served.log.store._writer.execute("DROP TRIGGER audit_event_append_only")  # type: ignore[attr-defined]
     served.log.store._writer.execute("UPDATE audit_event SET reason = 'edited' WHERE seq = 6")  # type: ignore[attr-defined]

@@ -16,8 +16,8 @@ import pytest
 from meshkit import Mesh
 
 from leis.audit import verify_store
-from leis.common.errors import details_of
 from leis.common.tls import CA_CERT
+from leis_api import LeisApiError, from_rpc_error
 from leis_api.v1 import audit_service_pb2 as audit_pb
 from leis_api.v1 import audit_service_pb2_grpc as audit_grpc
 from leis_api.v1 import subject_pb2
@@ -83,7 +83,7 @@ def test_search_is_recorded_with_what_was_disclosed_to_whom(mesh: Mesh) -> None:
 
 
 def test_refusal_is_recorded(mesh: Mesh) -> None:
-    with mesh.partner("ndex") as client, pytest.raises(grpc.RpcError) as info:
+    with mesh.partner("ndex") as client, pytest.raises(LeisApiError) as info:
         client.search(
             showcase("closed_suspect").name_query(),
             purpose=subject_pb2.PURPOSE_LICENSING,
@@ -102,7 +102,7 @@ def test_refusal_is_recorded(mesh: Mesh) -> None:
     assert refused.status_code == "PERMISSION_DENIED"
     assert refused.outcome == audit_pb.AUDIT_OUTCOME_REFUSED
     assert refused.disclosed_count == 0
-    assert details_of(info.value).reason == "PURPOSE_NOT_LAWFUL"
+    assert info.value.reason_name == "PURPOSE_NOT_LAWFUL"
 
 
 def test_audit_service_is_for_the_auditor_only(mesh: Mesh) -> None:
@@ -110,7 +110,7 @@ def test_audit_service_is_for_the_auditor_only(mesh: Mesh) -> None:
         channel, stub = audit_stub(mesh, name)
         with channel, pytest.raises(grpc.RpcError) as info:
             stub.SearchEvents(audit_pb.SearchEventsRequest(), timeout=10)
-        assert details_of(info.value).code == grpc.StatusCode.PERMISSION_DENIED
+        assert from_rpc_error(info.value).code == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_reading_content_is_audited_and_search_has_no_content_filter(mesh: Mesh) -> None:
@@ -179,7 +179,7 @@ def test_pagination(mesh: Mesh) -> None:
             stub.SearchEvents(
                 audit_pb.SearchEventsRequest(user_id="x", page_size=3, page_token="bogus"), timeout=10
             )
-    assert details_of(info.value).code == grpc.StatusCode.INVALID_ARGUMENT
+    assert from_rpc_error(info.value).code == grpc.StatusCode.INVALID_ARGUMENT
     assert len(seen) == len(set(seen)) >= 10
     # The servicer's own refusal is recorded too, with the status the auditor received.
     channel, stub = audit_stub(mesh)
@@ -204,10 +204,12 @@ def test_audit_failure_fails_closed_with_no_source_call(mesh: Mesh) -> None:
                 ),
                 client.capabilities,
             ):
-                with pytest.raises(grpc.RpcError) as info:
+                with pytest.raises(LeisApiError) as failed:
                     call()
-                details = details_of(info.value)
-                assert (details.code, details.reason) == (grpc.StatusCode.UNAVAILABLE, "AUDIT_UNAVAILABLE")
+                assert (failed.value.code, failed.value.reason_name) == (
+                    grpc.StatusCode.UNAVAILABLE,
+                    "AUDIT_UNAVAILABLE",
+                )
     finally:
         writer.execute("PRAGMA query_only = OFF")
     assert mesh.source_calls() == before

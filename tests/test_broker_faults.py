@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from meshkit import Mesh
 
-from leis.common.errors import details_of
+from leis_api import LeisApiError
 from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import records_pb2, subject_pb2
 from leis_sim.synth.showcase import showcase
@@ -70,10 +70,12 @@ def test_source_down_gives_a_partial_response_and_all_down_is_unavailable(
         assert _states(response)[TECS] == query_pb.SOURCE_STATE_ANSWERED
         assert {ref.source for p in response.persons for ref in p.sources} == {TECS}
         mesh.call(mesh.sources["tecs"].stop(0))
-        with pytest.raises(grpc.RpcError) as info:
+        with pytest.raises(LeisApiError) as info:
             _search(mesh, person.name_query())
-        details = details_of(info.value)
-        assert (details.code, details.reason) == (grpc.StatusCode.UNAVAILABLE, "SOURCES_UNAVAILABLE")
+        assert (info.value.code, info.value.reason_name) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "SOURCES_UNAVAILABLE",
+        )
     finally:
         mesh.stop()
 
@@ -96,16 +98,16 @@ def test_registry_change_takes_effect_without_restart(
         while time.monotonic() < deadline:
             try:
                 _search(mesh, subject)
-            except grpc.RpcError as exc:
-                reason = details_of(exc).reason
+            except LeisApiError as exc:
+                reason = exc.reason_name
                 break
             time.sleep(0.1)
         assert reason == "AGREEMENT_SUSPENDED"
         path.write_text("this is = not [a registry")  # a broken file is refused; the last good one stays
         time.sleep(0.6)
-        with pytest.raises(grpc.RpcError) as info:
+        with pytest.raises(LeisApiError) as info:
             _search(mesh, subject)
-        assert details_of(info.value).reason == "AGREEMENT_SUSPENDED"
+        assert info.value.reason_name == "AGREEMENT_SUSPENDED"
     finally:
         mesh.stop()
 
@@ -144,8 +146,8 @@ def test_graceful_shutdown_finishes_in_flight_calls(
     def call() -> None:
         try:
             outcome["response"] = _search(mesh, showcase("closed_suspect").name_query())
-        except grpc.RpcError as exc:
-            outcome["error"] = exc.code()
+        except LeisApiError as exc:
+            outcome["error"] = exc.code
 
     worker = threading.Thread(target=call)
     try:
@@ -179,8 +181,8 @@ def test_revocation_takes_effect_without_restart(
             with mesh.partner("lasd") as client:
                 try:
                     client.search(subject, purpose=LAW, user_id="test.crl", ori="CA0199900")
-                except grpc.RpcError as exc:
-                    reason = details_of(exc).reason
+                except LeisApiError as exc:
+                    reason = exc.reason_name
         assert reason == "CERTIFICATE_REVOKED"
         _search(mesh, subject)  # other agencies are unaffected
     finally:

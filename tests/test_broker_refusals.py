@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from meshkit import Mesh, agreement_table, registry_with
 
 from leis.broker.config import RateLimitConfig
-from leis.common.errors import details_of
 from leis.common.tls import CertFiles
 from leis.pki.ca import issue_client_certificate
+from leis_api import LeisApiError, LeisClient, from_rpc_error
 from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import query_service_pb2_grpc as query_grpc
 from leis_api.v1 import subject_pb2
@@ -70,10 +70,11 @@ def mesh(
 
 
 def _refused(client_call: object) -> tuple[grpc.StatusCode, str, tuple[str, ...]]:
-    with pytest.raises(grpc.RpcError) as info:
+    """A client call's typed refusal, or a raw stub call's decoded one: code, reason, fields."""
+    with pytest.raises((LeisApiError, grpc.RpcError)) as info:
         client_call()  # type: ignore[operator]
-    details = details_of(info.value)
-    return details.code, details.reason, tuple(v.field for v in details.field_violations)
+    error = info.value if isinstance(info.value, LeisApiError) else from_rpc_error(info.value)
+    return error.code, error.reason_name, tuple(v.field for v in error.field_violations)
 
 
 def test_good_partner_is_served(mesh: Mesh) -> None:
@@ -151,13 +152,11 @@ def test_analyst_and_auditor_cannot_use_the_partner_service(mesh: Mesh, pki_dir:
 
 
 def test_partner_cannot_use_the_federated_search(mesh: Mesh, pki_dir: Path) -> None:
-    from leis_api.analyst_client import AnalystClient
-
-    client = AnalystClient.from_files(
-        mesh.address, pki_dir / "ca.crt", pki_dir / "agency-ndex.crt", pki_dir / "agency-ndex.key"
+    client = LeisClient(
+        mesh.address, ca=pki_dir / "ca.crt", cert=pki_dir / "agency-ndex.crt", key=pki_dir / "agency-ndex.key"
     )
     with client:
-        got = _refused(lambda: client.search(NAME_QUERY, purpose=LAW, user_id="u", ori=NDEX_ORI))
+        got = _refused(lambda: client.federated_search(NAME_QUERY, purpose=LAW, user_id="u", ori=NDEX_ORI))
     assert got[:2] == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_PERMITTED")
 
 
@@ -306,17 +305,17 @@ def _raw_search(mesh: Mesh):  # type: ignore[no-untyped-def]
 
 def test_rate_limit_per_user(mesh: Mesh) -> None:
     codes = []
+    refusals: list[LeisApiError] = []
     with mesh.partner("ndex") as client:
         for _ in range(6):
             try:
                 client.search(NAME_QUERY, purpose=LAW, user_id="u.scripted", ori=NDEX_ORI)
                 codes.append(grpc.StatusCode.OK)
-            except grpc.RpcError as exc:
-                details = details_of(exc)
-                codes.append(details.code)
-                assert details.reason == "USER_RATE_LIMITED"
-                assert details.retry_after_seconds is not None
-                assert details.retry_after_seconds > 0
+            except LeisApiError as exc:
+                codes.append(exc.code)
+                refusals.append(exc)
+    assert {r.reason_name for r in refusals} == {"USER_RATE_LIMITED"}
+    assert all(r.retry_delay is not None and r.retry_delay.total_seconds() > 0 for r in refusals)
     assert codes[:3] == [grpc.StatusCode.OK] * 3
     assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes[3:]
     with mesh.partner("ndex") as client:  # another user of the same agency is not affected
@@ -369,7 +368,7 @@ def test_rate_limit_per_agency_from_its_agreement(mesh: Mesh, test_certs: dict[s
             try:
                 client.search(NAME_QUERY, purpose=LAW, user_id=f"u.{user}", ori="TX0000001")
                 reasons.append("OK")
-            except grpc.RpcError as exc:
-                reasons.append(details_of(exc).reason)
+            except LeisApiError as exc:
+                reasons.append(exc.reason_name)
     assert reasons[0] == "OK"
     assert "AGENCY_RATE_LIMITED" in reasons[1:]

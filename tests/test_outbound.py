@@ -26,10 +26,10 @@ from cryptography.hazmat.primitives import hashes
 from meshkit import Mesh
 from spanstore import all_spans_text
 
-from leis.common.errors import details_of
 from leis.common.tls import CA_CERT
 from leis.common.tracestore import TraceStoreError
 from leis.ops.traces import StoredSpan, read_trace
+from leis_api import LeisApiError
 from leis_api.v1 import audit_service_pb2 as audit_pb
 from leis_api.v1 import audit_service_pb2_grpc as audit_grpc
 from leis_api.v1 import federated_search_service_pb2 as fed_pb
@@ -92,7 +92,7 @@ def analyst_search(
     mesh: Mesh, subject: subject_pb2.SubjectQuery
 ) -> fed_pb.FederatedSearchServiceSearchResponse:
     with mesh.analyst() as client:
-        return client.search(subject, purpose=LAW, user_id="analyst.test", ori=ANALYST_ORI)
+        return client.federated_search(subject, purpose=LAW, user_id="analyst.test", ori=ANALYST_ORI)
 
 
 def states(response: fed_pb.FederatedSearchServiceSearchResponse) -> dict[str, str]:
@@ -153,22 +153,25 @@ def test_unknown_person_gives_no_match_everywhere_answering(mesh: Mesh) -> None:
 
 
 def test_same_validation_as_inbound(mesh: Mesh) -> None:
-    with mesh.analyst() as client, pytest.raises(grpc.RpcError) as info:
-        client.search(subject_pb2.SubjectQuery(), purpose=LAW, user_id="analyst.test", ori=ANALYST_ORI)
-    details = details_of(info.value)
-    assert (details.code, details.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "EMPTY_QUERY")
-    with mesh.analyst() as client, pytest.raises(grpc.RpcError) as info:
-        client.search(
+    with mesh.analyst() as client, pytest.raises(LeisApiError) as info:
+        client.federated_search(
+            subject_pb2.SubjectQuery(), purpose=LAW, user_id="analyst.test", ori=ANALYST_ORI
+        )
+    assert (info.value.code, info.value.reason_name) == (grpc.StatusCode.INVALID_ARGUMENT, "EMPTY_QUERY")
+    with mesh.analyst() as client, pytest.raises(LeisApiError) as info:
+        client.federated_search(
             subject_of(UNKNOWN_PERSON), purpose=subject_pb2.PURPOSE_LICENSING, user_id="a", ori=ANALYST_ORI
         )
-    assert details_of(info.value).reason == "PURPOSE_NOT_LAWFUL"
+    assert info.value.reason_name == "PURPOSE_NOT_LAWFUL"
 
 
 def test_auditor_cannot_search_partners(mesh: Mesh, pki_dir: Path) -> None:
-    with mesh.analyst("auditor") as client, pytest.raises(grpc.RpcError) as info:
-        client.search(subject_of(UNKNOWN_PERSON), purpose=LAW, user_id="a", ori=ANALYST_ORI)
-    details = details_of(info.value)
-    assert (details.code, details.reason) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_PERMITTED")
+    with mesh.analyst("auditor") as client, pytest.raises(LeisApiError) as info:
+        client.federated_search(subject_of(UNKNOWN_PERSON), purpose=LAW, user_id="a", ori=ANALYST_ORI)
+    assert (info.value.code, info.value.reason_name) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "ROLE_NOT_PERMITTED",
+    )
 
 
 def test_suspended_agreement_is_skipped_after_a_registry_change(mesh: Mesh) -> None:

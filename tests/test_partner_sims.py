@@ -25,9 +25,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from leis.cli.partners import parse_faults
-from leis.common.errors import details_of
 from leis.common.tls import BROKER_CLIENT_IDENTITY, agency_client_name, agency_identity, channel_credentials
 from leis.registry.agreements import Direction, parse_registry, seed_registry_text
+from leis_api import from_rpc_error
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis_api.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
 from leis_api.v1 import records_pb2, subject_pb2
@@ -259,9 +259,9 @@ async def test_a_certificate_other_than_the_broker_is_refused(
     lasd = partners["lasd"]
     for cert in (agency_client_name("ndex"), "dhs-analyst"):
         error = await _error(pki_dir, lasd, _by_name(MARISOL), cert=cert)
-        details = details_of(error)
+        details = from_rpc_error(error)
         assert details.code == grpc.StatusCode.PERMISSION_DENIED
-        assert details.reason == "CALLER_NOT_BROKER"
+        assert details.reason_name == "CALLER_NOT_BROKER"
     assert lasd.calls.by_peer()[agency_identity("ndex")] == 1
     assert lasd.calls.by_code()[grpc.StatusCode.PERMISSION_DENIED] == 2
     assert lasd.calls.by_peer()[BROKER_CLIENT_IDENTITY] == 0
@@ -273,16 +273,16 @@ async def test_empty_and_malformed_requests_are_invalid_argument(
 ) -> None:
     arjis = partners["arjis"]
     for empty in (subject_pb2.SubjectQuery(), subject_pb2.SubjectQuery(name=subject_pb2.NameCriteria())):
-        details = details_of(await _error(pki_dir, arjis, empty))
-        assert (details.code, details.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "EMPTY_QUERY")
+        details = from_rpc_error(await _error(pki_dir, arjis, empty))
+        assert (details.code, details.reason_name) == (grpc.StatusCode.INVALID_ARGUMENT, "EMPTY_QUERY")
     first_only = subject_pb2.SubjectQuery(name=subject_pb2.NameCriteria(first_name="Marisol"))
-    details = details_of(await _error(pki_dir, arjis, first_only))
-    assert (details.code, details.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_REQUEST")
+    details = from_rpc_error(await _error(pki_dir, arjis, first_only))
+    assert (details.code, details.reason_name) == (grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_REQUEST")
     assert [v.field for v in details.field_violations] == ["subject.name.last_name"]
     two_numbers = subject_pb2.SubjectQuery(
         identifier=subject_pb2.IdentifierCriteria(ssn="547382291", passport_number="X1234567")
     )
-    details = details_of(await _error(pki_dir, arjis, two_numbers))
+    details = from_rpc_error(await _error(pki_dir, arjis, two_numbers))
     assert [v.field for v in details.field_violations] == ["subject.identifier"]
 
 
@@ -314,8 +314,8 @@ async def test_unknown_fields_and_missing_purpose_are_refused(
         }.items():
             with pytest.raises(grpc.RpcError) as caught:
                 await raw(payload, timeout=5)
-            outcomes[label] = details_of(caught.value)
-    assert (outcomes["top"].code, outcomes["top"].reason) == (
+            outcomes[label] = from_rpc_error(caught.value)
+    assert (outcomes["top"].code, outcomes["top"].reason_name) == (
         grpc.StatusCode.INVALID_ARGUMENT,
         "UNKNOWN_FIELD",
     )
@@ -341,8 +341,8 @@ async def test_error_rate_one_makes_the_partner_unavailable(
     lasd = partners["lasd"]
     lasd.fault = Fault(error_rate=1.0)
     for _ in range(3):
-        details = details_of(await _error(pki_dir, lasd, _by_name(MARISOL)))
-        assert (details.code, details.reason) == (grpc.StatusCode.UNAVAILABLE, "PARTNER_UNAVAILABLE")
+        details = from_rpc_error(await _error(pki_dir, lasd, _by_name(MARISOL)))
+        assert (details.code, details.reason_name) == (grpc.StatusCode.UNAVAILABLE, "PARTNER_UNAVAILABLE")
     lasd.fault = Fault()
     assert (await _search(pki_dir, lasd, _by_name(MARISOL))).records
 

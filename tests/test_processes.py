@@ -39,7 +39,7 @@ from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, agency_client_name
 from leis.common.tracestore import TraceStoreError
 from leis.ops.traces import StoredSpan, read_trace
-from leis_api.partner_client import PartnerClient
+from leis_api import LeisApiError, LeisClient
 from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import records_pb2, subject_pb2
 from leis_sim.launcher import STOP_TIMEOUT_SECONDS, Mesh, leis_argv
@@ -107,10 +107,10 @@ class ProcessMesh(Mesh):
     def address(self) -> str:
         return f"localhost:{self.processes['broker'].port}"
 
-    def partner(self, agency_id: str = "ndex") -> PartnerClient:
+    def partner(self, agency_id: str = "ndex") -> LeisClient:
         name = agency_client_name(agency_id)
         pki = self.home.pki
-        return PartnerClient.from_files(self.address, pki / CA_CERT, pki / f"{name}.crt", pki / f"{name}.key")
+        return LeisClient(self.address, ca=pki / CA_CERT, cert=pki / f"{name}.crt", key=pki / f"{name}.key")
 
     def leis(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one ``leis`` command against this home."""
@@ -156,7 +156,7 @@ def mesh(
 
 
 def _search(
-    client: PartnerClient, subject: subject_pb2.SubjectQuery, user_id: str = "det.e2e"
+    client: LeisClient, subject: subject_pb2.SubjectQuery, user_id: str = "det.e2e"
 ) -> query_pb.SearchResponse:
     return client.search(subject, purpose=LAW, user_id=user_id, ori=NDEX_ORI)
 
@@ -349,8 +349,8 @@ def test_pii_canary_reaches_no_span_log_or_metric(mesh: ProcessMesh) -> None:
         for subject, purpose in _canary_queries():
             try:
                 response = client.search(subject, purpose=purpose, user_id="det.canary", ori=NDEX_ORI)
-            except grpc.RpcError as exc:
-                outcomes.append(exc.code())
+            except LeisApiError as exc:
+                outcomes.append(exc.code)
                 continue
             outcomes.append(grpc.StatusCode.OK)
             trace_ids.append(response.trace_id)
@@ -467,9 +467,9 @@ def _load(
         while not stop.is_set():
             try:
                 response = _search(client, subjects[n % len(subjects)], user_id=f"det.load{worker}")
-            except grpc.RpcError as exc:
-                errors.append(exc.code().name)
-                if exc.code() is grpc.StatusCode.UNAVAILABLE:
+            except LeisApiError as exc:
+                errors.append(exc.code.name)
+                if exc.code is grpc.StatusCode.UNAVAILABLE:
                     return
                 continue
             received.append(Received(response.audit_reference, response.trace_id))

@@ -17,8 +17,8 @@ import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from leis.common.errors import details_of
 from leis.common.tls import BROKER_CLIENT_NAME, agency_client_name, channel_credentials
+from leis_api import from_rpc_error
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
 from leis_api.v1 import records_pb2, subject_pb2
@@ -99,9 +99,9 @@ async def test_a_non_broker_certificate_is_refused(sources: dict[str, RunningSou
             else stub.GetPhotos(source_pb.GetPhotosRequest(subject_ids=["EID-S-0000000001"]), timeout=5)
         )
         error = await _error(call)
-        details = details_of(error)
+        details = from_rpc_error(error)
         assert details.code == grpc.StatusCode.PERMISSION_DENIED, kind
-        assert details.reason == "CALLER_NOT_BROKER"
+        assert details.reason_name == "CALLER_NOT_BROKER"
 
 
 async def test_a_certificate_from_another_ca_fails_the_handshake(
@@ -311,7 +311,7 @@ async def test_bad_photo_requests(
     stubs: dict[str, source_grpc.SourceServiceStub], ids: list[str], field: str
 ) -> None:
     error = await _error(stubs["photos"].GetPhotos(source_pb.GetPhotosRequest(subject_ids=ids), timeout=5))
-    details = details_of(error)
+    details = from_rpc_error(error)
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT
     assert field in {v.field for v in details.field_violations}
 
@@ -402,9 +402,9 @@ async def test_bad_input_is_invalid_argument_naming_the_field(
     stubs: dict[str, source_grpc.SourceServiceStub], subject: S.SubjectQuery, field: str, reason: str
 ) -> None:
     error = await _error(stubs["eid"].Search(source_pb.SearchRequest(subject=subject), timeout=5))
-    details = details_of(error)
+    details = from_rpc_error(error)
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert details.reason == reason
+    assert details.reason_name == reason
     assert field in {v.field for v in details.field_violations}
 
 
@@ -415,7 +415,7 @@ async def test_max_records_and_request_id_bounds(stubs: dict[str, source_grpc.So
         (source_pb.SearchRequest(subject=subject, max_records=-1), "max_records"),
         (source_pb.SearchRequest(subject=subject, request_id="r" * 65), "request_id"),
     ):
-        details = details_of(await _error(stubs["eid"].Search(request, timeout=5)))
+        details = from_rpc_error(await _error(stubs["eid"].Search(request, timeout=5)))
         assert details.code == grpc.StatusCode.INVALID_ARGUMENT
         assert [v.field for v in details.field_violations] == [field]
 
@@ -439,15 +439,15 @@ async def test_unknown_fields_are_refused_at_any_depth(
             response_deserializer=source_pb.SearchResponse.FromString,
         )
         for payload, field in ((valid + b"\xa0\x06\x05", "request"), (nested, "subject.name")):
-            details = details_of(await _error(search(payload, timeout=5)))
+            details = from_rpc_error(await _error(search(payload, timeout=5)))
             assert details.code == grpc.StatusCode.INVALID_ARGUMENT
-            assert details.reason == "UNKNOWN_FIELD"
+            assert details.reason_name == "UNKNOWN_FIELD"
             assert [v.field for v in details.field_violations] == [field]
 
 
 async def test_oversize_requests_are_refused(stubs: dict[str, source_grpc.SourceServiceStub]) -> None:
     big_name = S.SubjectQuery(name=S.NameCriteria(last_name="Lee", middle_name="A" * 20_000))
-    details = details_of(
+    details = from_rpc_error(
         await _error(stubs["eid"].Search(source_pb.SearchRequest(subject=big_name), timeout=5))
     )
     assert details.code == grpc.StatusCode.INVALID_ARGUMENT
@@ -468,9 +468,9 @@ async def test_injected_error_rate_and_latency(
     faults = sources["tecs"].faults
     faults.error_rate = 1.0
     try:
-        details = details_of(await _error(_search(stubs["tecs"], name=S.NameCriteria(last_name="Lee"))))
+        details = from_rpc_error(await _error(_search(stubs["tecs"], name=S.NameCriteria(last_name="Lee"))))
         assert details.code == grpc.StatusCode.UNAVAILABLE
-        assert details.reason == "INJECTED_FAULT"
+        assert details.reason_name == "INJECTED_FAULT"
     finally:
         faults.error_rate = 0.0
     faults.latency_ms = 300

@@ -31,6 +31,20 @@ from leis.audit.review import build_report, render_text
 from leis.audit.store import Cursor, SearchFilter
 from leis.audit.verify import verify_store
 from leis.common.errors import (
+    AUDIT_UNAVAILABLE,
+    BAD_AGENCY,
+    BAD_FILTER,
+    BAD_PAGE_SIZE,
+    BAD_PAGE_TOKEN,
+    BAD_REQUEST,
+    BAD_TIME_RANGE,
+    CONTENT_KEY_UNAVAILABLE,
+    EVENT_NOT_FOUND,
+    MISSING_START_TIME,
+    NO_CLIENT_CERTIFICATE,
+    NOT_AUDITOR,
+    PAGE_TOKEN_FILTER_MISMATCH,
+    UNKNOWN_AGENCY,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
@@ -61,7 +75,7 @@ def certificate_authorizer(auditor_identities: Collection[str] = (AUDITOR_IDENTI
     def authorize(context: Any) -> str | None:
         identity = peer_identity(context)
         if identity is None:
-            raise Unauthenticated("NO_CLIENT_CERTIFICATE", "a verified client certificate is required")
+            raise Unauthenticated(NO_CLIENT_CERTIFICATE, "a verified client certificate is required")
         for name in identity.dns_names:
             if name in allowed:
                 return name
@@ -128,13 +142,13 @@ def _time_range(
     end_us = _micros(end) if end is not None else None
     if start_required and start_us is None:
         raise InvalidArgument(
-            "MISSING_START_TIME",
+            MISSING_START_TIME,
             "start_time is required",
             violations=[FieldViolation("start_time", "required")],
         )
     if start_us is not None and end_us is not None and start_us >= end_us:
         raise InvalidArgument(
-            "BAD_TIME_RANGE",
+            BAD_TIME_RANGE,
             "start_time must be before end_time",
             violations=[FieldViolation("end_time", "must be after start_time")],
         )
@@ -146,7 +160,7 @@ def _enum_filter(enum: Any, prefix: str, value: int, field: str) -> str:
         return ""
     if value not in enum.values():
         raise InvalidArgument(
-            "BAD_FILTER", f"{field}: unknown value", violations=[FieldViolation(field, "unknown")]
+            BAD_FILTER, f"{field}: unknown value", violations=[FieldViolation(field, "unknown")]
         )
     return str(enum.Name(value)).removeprefix(prefix)
 
@@ -165,10 +179,10 @@ def decode_page_token(token: str, filters: SearchFilter) -> Cursor:
         cursor = Cursor(int(body["t"]), str(body["c"]), int(body["s"]))
         bound = body["f"]
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidArgument("BAD_PAGE_TOKEN", "page_token is malformed", violations=violation) from exc
+        raise InvalidArgument(BAD_PAGE_TOKEN, "page_token is malformed", violations=violation) from exc
     if bound != filters.fingerprint():
         raise InvalidArgument(
-            "PAGE_TOKEN_FILTER_MISMATCH", "page_token was issued for different filters", violations=violation
+            PAGE_TOKEN_FILTER_MISMATCH, "page_token was issued for different filters", violations=violation
         )
     return cursor
 
@@ -200,10 +214,10 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
         try:
             auditor = self._authorize(context)
             if not auditor:
-                raise PermissionDenied("NOT_AUDITOR", "only the auditor may use the audit service")
+                raise PermissionDenied(NOT_AUDITOR, "only the auditor may use the audit service")
             return await handler(auditor)
         except AuditUnavailable:
-            await _fail(context, Unavailable("AUDIT_UNAVAILABLE", "the audit log is unavailable"))
+            await _fail(context, Unavailable(AUDIT_UNAVAILABLE, "the audit log is unavailable"))
         except LeisError as err:
             await _fail(context, err)
 
@@ -217,7 +231,7 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
             size = request.page_size or DEFAULT_PAGE_SIZE
             if not 1 <= size <= MAX_PAGE_SIZE:
                 raise InvalidArgument(
-                    "BAD_PAGE_SIZE",
+                    BAD_PAGE_SIZE,
                     f"page_size must be between 0 and {MAX_PAGE_SIZE}",
                     violations=[FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")],
                 )
@@ -241,7 +255,7 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
             if len(getattr(request, name)) > 256:
                 violations.append(FieldViolation(name, "longer than 256 characters"))
         if violations:
-            raise InvalidArgument("BAD_FILTER", "malformed search filter", violations=violations)
+            raise InvalidArgument(BAD_FILTER, "malformed search filter", violations=violations)
         start, end = _time_range(
             request.start_time if request.HasField("start_time") else None,
             request.end_time if request.HasField("end_time") else None,
@@ -268,10 +282,10 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
             if not 1 <= len(request.justification.strip()) <= 200:
                 violations.append(FieldViolation("justification", "required, 1-200 characters"))
             if violations:
-                raise InvalidArgument("BAD_REQUEST", "malformed GetEvent request", violations=violations)
+                raise InvalidArgument(BAD_REQUEST, "malformed GetEvent request", violations=violations)
             found = await self._log.run(self._log.store.get, event_id)
             if found is None:
-                raise NotFound("EVENT_NOT_FOUND", "no audit event with this id")
+                raise NotFound(EVENT_NOT_FOUND, "no audit event with this id")
             row, _ = found
             identity = peer_identity(context)
             await self._log.append(
@@ -292,10 +306,10 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
                 opened = await self._log.get_event(event_id)
             except ContentKeyUnavailable as exc:
                 raise FailedPrecondition(
-                    "CONTENT_KEY_UNAVAILABLE", "the event's content key is unavailable"
+                    CONTENT_KEY_UNAVAILABLE, "the event's content key is unavailable"
                 ) from exc
             if opened is None:
-                raise NotFound("EVENT_NOT_FOUND", "no audit event with this id")
+                raise NotFound(EVENT_NOT_FOUND, "no audit event with this id")
             event, content = opened
             return pb.GetEventResponse(
                 event=to_proto(event), content_json=json.dumps(content, ensure_ascii=False)
@@ -325,13 +339,13 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
             agency = request.agency_id
             if not AGENCY_RE.match(agency):
                 raise InvalidArgument(
-                    "BAD_AGENCY",
+                    BAD_AGENCY,
                     "agency_id is required",
                     violations=[FieldViolation("agency_id", "required: an agency id")],
                 )
             if self._known_agencies is not None and agency not in self._known_agencies():
                 raise InvalidArgument(
-                    "UNKNOWN_AGENCY",
+                    UNKNOWN_AGENCY,
                     "no agreement with this agency id",
                     violations=[FieldViolation("agency_id", "unknown agency")],
                 )
@@ -366,7 +380,7 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
             end_us = end if end is not None else now_us()
             if start is None or start >= end_us:
                 raise InvalidArgument(
-                    "BAD_TIME_RANGE",
+                    BAD_TIME_RANGE,
                     "start_time must be in the past",
                     violations=[FieldViolation("start_time", "must be before end_time")],
                 )

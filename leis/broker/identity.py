@@ -21,7 +21,14 @@ from pathlib import Path
 
 import grpc
 
-from leis.common.errors import PermissionDenied, Unauthenticated
+from leis.common.errors import (
+    CERTIFICATE_REVOKED,
+    NO_AGREEMENT,
+    NO_CLIENT_CERTIFICATE,
+    ROLE_NOT_PERMITTED,
+    PermissionDenied,
+    Unauthenticated,
+)
 from leis.common.tls import CRL_FILE, CertIdentity, PkiError, peer_identity
 from leis.pki.revocation import RevocationList
 from leis.registry.agreements import Agreement, Registry, Role
@@ -93,14 +100,12 @@ class IdentityResolver:
         """The caller's principal for ``method``, or a refusal (raises)."""
         identity = caller.certificate
         if identity is None:
-            raise Unauthenticated(
-                "NO_CLIENT_CERTIFICATE", "no verified client certificate on this connection"
-            )
+            raise Unauthenticated(NO_CLIENT_CERTIFICATE, "no verified client certificate on this connection")
         if self._revocations().is_revoked(identity):
-            raise Unauthenticated("CERTIFICATE_REVOKED", "the client certificate has been revoked")
+            raise Unauthenticated(CERTIFICATE_REVOKED, "the client certificate has been revoked")
         agreement = caller.agreement
         if agreement is None:
-            raise PermissionDenied("NO_AGREEMENT", "no registered agreement for this client certificate")
+            raise PermissionDenied(NO_AGREEMENT, "no registered agreement for this client certificate")
         reason = agreement.inactive_reason(self._today())
         if reason is not None:
             raise PermissionDenied(
@@ -109,7 +114,7 @@ class IdentityResolver:
         needed = SERVICE_ROLES.get(service_of(method))
         if needed is None or agreement.role != needed:
             raise PermissionDenied(
-                "ROLE_NOT_PERMITTED", f"agreement {agreement.agency_id} may not call {service_of(method)}"
+                ROLE_NOT_PERMITTED, f"agreement {agreement.agency_id} may not call {service_of(method)}"
             )
         return Principal(identity=identity, agreement=agreement)
 

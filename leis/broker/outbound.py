@@ -80,10 +80,10 @@ class PartnerChannels:
         self._interceptors = interceptors
         self._tracer = tracer or trace.get_tracer("leis.client")
         self._spans: dict[str, ClientSpans] = {}
-        self._stubs: dict[str, partner_grpc.PartnerSearchServiceStub] = {}
+        self._stubs: dict[str, partner_grpc.PartnerSearchServiceAsyncStub] = {}
         self._channels: list[grpc.aio.Channel] = []
 
-    def stub(self, agency_id: str, endpoint: str) -> partner_grpc.PartnerSearchServiceStub:
+    def stub(self, agency_id: str, endpoint: str) -> partner_grpc.PartnerSearchServiceAsyncStub:
         """The stub for a partner's endpoint."""
         if endpoint not in self._stubs:
             channel = grpc.aio.secure_channel(
@@ -204,7 +204,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
 
     async def _call(
         self, agreement: Agreement, request: partner_pb.SearchRequest
-    ) -> tuple[fed_pb.PartnerState, str, Sequence[records_pb2.PartnerRecord]]:
+    ) -> tuple[fed_pb.PartnerState.ValueType, str, Sequence[records_pb2.PartnerRecord]]:
         assert agreement.endpoint is not None
         stub = self._channels.stub(agreement.agency_id, agreement.endpoint)
         try:

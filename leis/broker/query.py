@@ -24,7 +24,7 @@ from leis.broker.context import (
     Disclosure,
 )
 from leis.broker.hub import PHOTO_SOURCE, SOURCE_SYSTEMS, SourceHub, SourceOutcome
-from leis.common.errors import Unavailable
+from leis.common.errors import SOURCES_UNAVAILABLE, Unavailable
 from leis.rules.merge import merge_and_rank, source_statuses
 from leis.rules.release import release_notice, release_records
 from leis_api.v1 import query_service_pb2 as query_pb
@@ -67,7 +67,7 @@ class QueryService(query_grpc.QueryServiceServicer):
         reference = AUDIT_REFERENCE.get()
         answers = await self._hub.search(query.subject, reference)
         if all(a.outcome is not SourceOutcome.ANSWERED for a in answers):
-            raise Unavailable("SOURCES_UNAVAILABLE", "no source system answered; try again later")
+            raise Unavailable(SOURCES_UNAVAILABLE, "no source system answered; try again later")
         retrieved = self._now()
         profile = PRINCIPAL.get().agreement.release_profile
         released = release_records(
@@ -117,12 +117,9 @@ class QueryService(query_grpc.QueryServiceServicer):
             agency_name=agreement.name,
             sharing_direction=DIRECTIONS[str(agreement.direction)],
             query_categories=QUERY_CATEGORIES,
-            permitted_purposes=[
-                subject_pb2.Purpose.Name(number)
-                for number in sorted(
-                    subject_pb2.Purpose.Value(f"PURPOSE_{p}") for p in agreement.permitted_purposes
-                )
-            ],
+            permitted_purposes=sorted(
+                subject_pb2.Purpose.Value(f"PURPOSE_{p}") for p in agreement.permitted_purposes
+            ),
             permitted_oris=list(agreement.permitted_oris),
             notice=release_notice(self._now()),
             source_statuses=statuses,

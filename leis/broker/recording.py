@@ -10,11 +10,9 @@ from __future__ import annotations
 import logging
 
 from leis.audit import AuditLog, AuditRecord, AuditUnavailable, StoredEvent
-from leis.common.errors import Unavailable
+from leis.common.errors import AUDIT_UNAVAILABLE, Unavailable
 
 log = logging.getLogger("leis.broker")
-
-AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
 
 
 async def append_or_refuse(audit_log: AuditLog, record: AuditRecord, *, what: str) -> StoredEvent:

@@ -8,12 +8,9 @@ import argparse
 import asyncio
 import sys
 from dataclasses import replace
-from typing import cast
 
-import grpc
 from google.protobuf.message import Message
 
-from leis.common.errors import details_of
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, agency_client_name
 from leis.common.vocab import STATED_PURPOSES
@@ -103,44 +100,38 @@ def _credentials(args: argparse.Namespace, default_name: str) -> tuple[str, str,
     return str(pki / CA_CERT), str(pki / f"{name}.crt"), str(pki / f"{name}.key")
 
 
-def _refusal(exc: grpc.RpcError) -> int:
-    details = details_of(exc)
-    print(f"refused: {details.code.name} {details.reason}: {details.message}", file=sys.stderr)
-    for violation in details.field_violations:
-        print(f"  field {violation.field}: {violation.description}", file=sys.stderr)
-    if details.retry_after_seconds is not None:
-        print(f"  retry after {details.retry_after_seconds:.1f} s", file=sys.stderr)
-    return 1
-
-
 def _cmd_query(args: argparse.Namespace) -> int:
-    from leis_api.partner_client import PartnerClient, format_search_response
+    from leis.cli.render import format_refusal, format_search_response
+    from leis_api import LeisApiError, LeisClient
 
     ca, cert, key = _credentials(args, agency_client_name(args.agency))
-    purpose = cast(subject_pb2.Purpose, subject_pb2.Purpose.Value(f"PURPOSE_{args.purpose}"))
-    with PartnerClient.from_files(args.broker, ca, cert, key) as client:
+    purpose = subject_pb2.Purpose.Value(f"PURPOSE_{args.purpose}")
+    with LeisClient(args.broker, ca=ca, cert=cert, key=key) as client:
         try:
             response = client.search(
                 subject_from_args(args), purpose=purpose, user_id=args.user_id, ori=args.ori
             )
-        except grpc.RpcError as exc:
-            return _refusal(exc)
+        except LeisApiError as exc:
+            print(format_refusal(exc), file=sys.stderr)
+            return 1
     print(format_search_response(response))
     return 0
 
 
 def _cmd_search_partners(args: argparse.Namespace) -> int:
-    from leis_api.analyst_client import AnalystClient, format_federated_response
+    from leis.cli.render import format_federated_response, format_refusal
+    from leis_api import LeisApiError, LeisClient
 
     ca, cert, key = _credentials(args, "dhs-analyst")
-    purpose = cast(subject_pb2.Purpose, subject_pb2.Purpose.Value(f"PURPOSE_{args.purpose}"))
-    with AnalystClient.from_files(args.broker, ca, cert, key) as client:
+    purpose = subject_pb2.Purpose.Value(f"PURPOSE_{args.purpose}")
+    with LeisClient(args.broker, ca=ca, cert=cert, key=key) as client:
         try:
-            response = client.search(
+            response = client.federated_search(
                 subject_from_args(args), purpose=purpose, user_id=args.user_id, ori=args.ori
             )
-        except grpc.RpcError as exc:
-            return _refusal(exc)
+        except LeisApiError as exc:
+            print(format_refusal(exc), file=sys.stderr)
+            return 1
     print(format_federated_response(response))
     return 0
 

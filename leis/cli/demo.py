@@ -17,10 +17,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 
-import grpc
-
 from leis.broker.config import DEFAULT_PORTS, SOURCE_NAMES
-from leis.common.errors import details_of
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, agency_client_name
 from leis.pki.ca import init_pki
@@ -95,9 +92,9 @@ def _banner(text: str) -> None:
 
 def run_samples(home: LeisHome) -> None:
     """The sample queries: two-way vs one-way on a protected-class person, a refusal, outbound."""
+    from leis.cli.render import format_federated_response, format_search_response
     from leis.registry.agreements import load_registry
-    from leis_api.analyst_client import AnalystClient, format_federated_response
-    from leis_api.partner_client import PartnerClient, format_search_response
+    from leis_api import LeisApiError, LeisClient
     from leis_sim.synth.showcase import demo_subjects
 
     registry = load_registry(home.agreements)
@@ -105,9 +102,9 @@ def run_samples(home: LeisHome) -> None:
     broker = f"localhost:{DEFAULT_PORTS['broker']}"
     ca = home.pki / CA_CERT
 
-    def partner(agency_id: str) -> PartnerClient:
+    def partner(agency_id: str) -> LeisClient:
         name = agency_client_name(agency_id)
-        return PartnerClient.from_files(broker, ca, home.pki / f"{name}.crt", home.pki / f"{name}.key")
+        return LeisClient(broker, ca=ca, cert=home.pki / f"{name}.crt", key=home.pki / f"{name}.key")
 
     def ori_of(agency_id: str) -> str:
         agreement = registry.get(agency_id)
@@ -140,17 +137,16 @@ def run_samples(home: LeisHome) -> None:
                 user_id="demo.nlets",
                 ori=ori_of("nlets"),
             )
-        except grpc.RpcError as exc:
-            details = details_of(exc)
-            print(f"{details.code.name} reason={details.reason}: {details.message}")
+        except LeisApiError as exc:
+            print(f"{exc.code.name} reason={exc.reason_name}: {exc.message}")
 
     outbound = subjects["outbound"]
     analyst = registry.get("dhs-analyst")
     assert analyst is not None
     _banner(f"DHS analyst searches the two-way partners for {outbound.description}: {outbound.label}")
-    analyst_files = (home.pki / "dhs-analyst.crt", home.pki / "dhs-analyst.key")
-    with AnalystClient.from_files(broker, ca, *analyst_files) as analyst_client:
-        fed = analyst_client.search(
+    analyst_cert, analyst_key = home.pki / "dhs-analyst.crt", home.pki / "dhs-analyst.key"
+    with LeisClient(broker, ca=ca, cert=analyst_cert, key=analyst_key) as analyst_client:
+        fed = analyst_client.federated_search(
             outbound.query,
             purpose=subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT,
             user_id="demo.analyst",

@@ -4,28 +4,74 @@ Every refusal carries a ``google.rpc.Status`` with an ``ErrorInfo`` (an
 UPPER_SNAKE ``reason`` in the ``leis.dhs.gov`` domain) and, for malformed input,
 a ``BadRequest`` listing each field violation (R-Q-4); rate-limit refusals add a
 ``RetryInfo``. Errors are never mapped to OK.
+
+The reasons are the ``leis.v1.ErrorReason`` values of the contracts
+(``protos/leis/v1/error_reason.proto``), named here as their wire strings; clients
+decode refusals with ``leis_api.errors.from_rpc_error``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import cast
+from typing import Final
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-DOMAIN = "leis.dhs.gov"
+from leis_api.errors import DOMAIN, reason_name
+from leis_api.errors import FieldViolation as FieldViolation  # noqa: PLC0414  (re-exported: one definition)
+from leis_api.v1.error_reason_pb2 import ErrorReason
 
+REASONS: Final = frozenset(
+    reason_name(value) for value in ErrorReason.values() if value != ErrorReason.ERROR_REASON_UNSPECIFIED
+)
+"""Every ErrorInfo reason string LEIS, its sources and partner systems may send."""
 
-@dataclass(frozen=True)
-class FieldViolation:
-    """One malformed request field: its dotted path and what is wrong."""
-
-    field: str
-    description: str
+EMPTY_QUERY: Final = reason_name(ErrorReason.ERROR_REASON_EMPTY_QUERY)
+MALFORMED_FIELD: Final = reason_name(ErrorReason.ERROR_REASON_MALFORMED_FIELD)
+UNKNOWN_FIELD: Final = reason_name(ErrorReason.ERROR_REASON_UNKNOWN_FIELD)
+TOO_MANY_IDENTIFIERS: Final = reason_name(ErrorReason.ERROR_REASON_TOO_MANY_IDENTIFIERS)
+MISSING_FIELD: Final = reason_name(ErrorReason.ERROR_REASON_MISSING_FIELD)
+OVERSIZE_FIELD: Final = reason_name(ErrorReason.ERROR_REASON_OVERSIZE_FIELD)
+BATCH_QUERY: Final = reason_name(ErrorReason.ERROR_REASON_BATCH_QUERY)
+WILDCARD_QUERY: Final = reason_name(ErrorReason.ERROR_REASON_WILDCARD_QUERY)
+CONFLICTING_FIELDS: Final = reason_name(ErrorReason.ERROR_REASON_CONFLICTING_FIELDS)
+PURPOSE_REQUIRED: Final = reason_name(ErrorReason.ERROR_REASON_PURPOSE_REQUIRED)
+MALFORMED_REQUEST: Final = reason_name(ErrorReason.ERROR_REASON_MALFORMED_REQUEST)
+PURPOSE_NOT_LAWFUL: Final = reason_name(ErrorReason.ERROR_REASON_PURPOSE_NOT_LAWFUL)
+PURPOSE_NOT_PERMITTED: Final = reason_name(ErrorReason.ERROR_REASON_PURPOSE_NOT_PERMITTED)
+ORI_NOT_PERMITTED: Final = reason_name(ErrorReason.ERROR_REASON_ORI_NOT_PERMITTED)
+USER_RATE_LIMITED: Final = reason_name(ErrorReason.ERROR_REASON_USER_RATE_LIMITED)
+AGENCY_RATE_LIMITED: Final = reason_name(ErrorReason.ERROR_REASON_AGENCY_RATE_LIMITED)
+NO_CLIENT_CERTIFICATE: Final = reason_name(ErrorReason.ERROR_REASON_NO_CLIENT_CERTIFICATE)
+CERTIFICATE_REVOKED: Final = reason_name(ErrorReason.ERROR_REASON_CERTIFICATE_REVOKED)
+NO_AGREEMENT: Final = reason_name(ErrorReason.ERROR_REASON_NO_AGREEMENT)
+AGREEMENT_SUSPENDED: Final = reason_name(ErrorReason.ERROR_REASON_AGREEMENT_SUSPENDED)
+AGREEMENT_TERMINATED: Final = reason_name(ErrorReason.ERROR_REASON_AGREEMENT_TERMINATED)
+AGREEMENT_NOT_YET_EFFECTIVE: Final = reason_name(ErrorReason.ERROR_REASON_AGREEMENT_NOT_YET_EFFECTIVE)
+AGREEMENT_EXPIRED: Final = reason_name(ErrorReason.ERROR_REASON_AGREEMENT_EXPIRED)
+ROLE_NOT_PERMITTED: Final = reason_name(ErrorReason.ERROR_REASON_ROLE_NOT_PERMITTED)
+AUDIT_UNAVAILABLE: Final = reason_name(ErrorReason.ERROR_REASON_AUDIT_UNAVAILABLE)
+SOURCES_UNAVAILABLE: Final = reason_name(ErrorReason.ERROR_REASON_SOURCES_UNAVAILABLE)
+MISSING_START_TIME: Final = reason_name(ErrorReason.ERROR_REASON_MISSING_START_TIME)
+BAD_TIME_RANGE: Final = reason_name(ErrorReason.ERROR_REASON_BAD_TIME_RANGE)
+BAD_FILTER: Final = reason_name(ErrorReason.ERROR_REASON_BAD_FILTER)
+BAD_PAGE_TOKEN: Final = reason_name(ErrorReason.ERROR_REASON_BAD_PAGE_TOKEN)
+PAGE_TOKEN_FILTER_MISMATCH: Final = reason_name(ErrorReason.ERROR_REASON_PAGE_TOKEN_FILTER_MISMATCH)
+BAD_PAGE_SIZE: Final = reason_name(ErrorReason.ERROR_REASON_BAD_PAGE_SIZE)
+BAD_REQUEST: Final = reason_name(ErrorReason.ERROR_REASON_BAD_REQUEST)
+BAD_AGENCY: Final = reason_name(ErrorReason.ERROR_REASON_BAD_AGENCY)
+UNKNOWN_AGENCY: Final = reason_name(ErrorReason.ERROR_REASON_UNKNOWN_AGENCY)
+NOT_AUDITOR: Final = reason_name(ErrorReason.ERROR_REASON_NOT_AUDITOR)
+EVENT_NOT_FOUND: Final = reason_name(ErrorReason.ERROR_REASON_EVENT_NOT_FOUND)
+CONTENT_KEY_UNAVAILABLE: Final = reason_name(ErrorReason.ERROR_REASON_CONTENT_KEY_UNAVAILABLE)
+CALLER_NOT_BROKER: Final = reason_name(ErrorReason.ERROR_REASON_CALLER_NOT_BROKER)
+STORE_UNAVAILABLE: Final = reason_name(ErrorReason.ERROR_REASON_STORE_UNAVAILABLE)
+METHOD_NOT_SERVED: Final = reason_name(ErrorReason.ERROR_REASON_METHOD_NOT_SERVED)
+PARTNER_UNAVAILABLE: Final = reason_name(ErrorReason.ERROR_REASON_PARTNER_UNAVAILABLE)
+INJECTED_FAULT: Final = reason_name(ErrorReason.ERROR_REASON_INJECTED_FAULT)
 
 
 class LeisError(Exception):
@@ -143,40 +189,3 @@ async def abort_for(context: grpc.aio.ServicerContext, error: Exception) -> None
     if isinstance(error, LeisError):
         await abort(context, error)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-
-
-@dataclass(frozen=True)
-class ErrorDetails:
-    """The rich details of a received error, as a client reads them."""
-
-    code: grpc.StatusCode
-    message: str
-    reason: str
-    field_violations: tuple[FieldViolation, ...]
-    retry_after_seconds: float | None
-
-
-def details_of(error: grpc.RpcError) -> ErrorDetails:
-    """Decode the ``google.rpc.Status`` details of a received error."""
-    call = cast(grpc.Call, error)  # a stub's RpcError is also a grpc.Call (or an aio.AioRpcError)
-    code: grpc.StatusCode = call.code()
-    message: str = call.details() or ""
-    reason = ""
-    violations: list[FieldViolation] = []
-    retry: float | None = None
-    status = rpc_status.from_call(call) if hasattr(call, "trailing_metadata") else None
-    if status is not None:
-        for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
-                reason = info.reason
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
-            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                info_r = error_details_pb2.RetryInfo()
-                detail.Unpack(info_r)
-                retry = info_r.retry_delay.ToNanoseconds() / 1e9
-    return ErrorDetails(code, message, reason, tuple(violations), retry)

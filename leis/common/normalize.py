@@ -168,7 +168,7 @@ def name_key(first: str, last: str, full: str = "") -> str | None:
 
 def identifier_criteria(
     criteria: subject_pb2.IdentifierCriteria,
-) -> tuple[tuple[records_pb2.IdentifierType, str, str], ...]:
+) -> tuple[tuple[records_pb2.IdentifierType.ValueType, str, str], ...]:
     """``(type, value, issuer)`` for each of the five numbers of an ``IdentifierCriteria``.
 
     Empty values are included; the caller picks the one that is set.

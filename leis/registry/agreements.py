@@ -35,6 +35,12 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from leis.common.errors import (
+    AGREEMENT_EXPIRED,
+    AGREEMENT_NOT_YET_EFFECTIVE,
+    AGREEMENT_SUSPENDED,
+    AGREEMENT_TERMINATED,
+)
 from leis.common.vocab import ORI_PATTERN, Purpose, ReleaseProfile
 
 if TYPE_CHECKING:
@@ -229,13 +235,13 @@ class Agreement(BaseModel):
     def inactive_reason(self, today: date) -> str | None:
         """Why the agreement is not in force on ``today`` (UPPER_SNAKE), or None when it is."""
         if self.status is AgreementStatus.SUSPENDED:
-            return "AGREEMENT_SUSPENDED"
+            return AGREEMENT_SUSPENDED
         if self.status is AgreementStatus.TERMINATED:
-            return "AGREEMENT_TERMINATED"
+            return AGREEMENT_TERMINATED
         if today < self.effective_from:
-            return "AGREEMENT_NOT_YET_EFFECTIVE"
+            return AGREEMENT_NOT_YET_EFFECTIVE
         if self.effective_until is not None and today > self.effective_until:
-            return "AGREEMENT_EXPIRED"
+            return AGREEMENT_EXPIRED
         return None
 
     def in_force(self, today: date) -> bool:

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from leis.common.errors import FieldViolation, InvalidArgument, PermissionDenied
+from leis.common.errors import (
+    ORI_NOT_PERMITTED,
+    PURPOSE_NOT_LAWFUL,
+    PURPOSE_NOT_PERMITTED,
+    PURPOSE_REQUIRED,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+)
 from leis.common.vocab import LAWFUL_PURPOSES
 from leis_api.v1 import subject_pb2
 
@@ -21,10 +29,6 @@ __all__ = [
 ]
 
 # ErrorInfo reasons (domain leis.dhs.gov).
-PURPOSE_REQUIRED = "PURPOSE_REQUIRED"
-PURPOSE_NOT_LAWFUL = "PURPOSE_NOT_LAWFUL"
-PURPOSE_NOT_PERMITTED = "PURPOSE_NOT_PERMITTED"
-ORI_NOT_PERMITTED = "ORI_NOT_PERMITTED"
 
 
 def check_purpose(purpose: int, permitted: Collection[str]) -> str:

@@ -12,13 +12,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from leis.common.errors import ResourceExhausted
+from leis.common.errors import AGENCY_RATE_LIMITED, USER_RATE_LIMITED, ResourceExhausted
 
 __all__ = ["AGENCY_RATE_LIMITED", "USER_RATE_LIMITED", "RateLimiter", "RateSpec", "TokenBucket"]
 
 # ErrorInfo reasons (domain leis.dhs.gov).
-USER_RATE_LIMITED = "USER_RATE_LIMITED"
-AGENCY_RATE_LIMITED = "AGENCY_RATE_LIMITED"
 
 
 @dataclass(frozen=True)

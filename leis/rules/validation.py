@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from leis.common import normalize
-from leis.common.errors import FieldViolation, InvalidArgument
+from leis.common.errors import (
+    BATCH_QUERY,
+    CONFLICTING_FIELDS,
+    EMPTY_QUERY,
+    MALFORMED_FIELD,
+    MISSING_FIELD,
+    OVERSIZE_FIELD,
+    TOO_MANY_IDENTIFIERS,
+    UNKNOWN_FIELD,
+    WILDCARD_QUERY,
+    FieldViolation,
+    InvalidArgument,
+)
 from leis.common.messages import unknown_fields
 from leis.common.vocab import ORI_PATTERN
 from leis_api.v1 import federated_search_service_pb2, query_service_pb2, subject_pb2
@@ -37,17 +49,6 @@ __all__ = [
     "normalise_ori",
     "validate_search",
 ]
-
-# ErrorInfo reasons (domain leis.dhs.gov).
-EMPTY_QUERY = "EMPTY_QUERY"
-MALFORMED_FIELD = "MALFORMED_FIELD"
-UNKNOWN_FIELD = "UNKNOWN_FIELD"
-TOO_MANY_IDENTIFIERS = "TOO_MANY_IDENTIFIERS"
-MISSING_FIELD = "MISSING_FIELD"
-OVERSIZE_FIELD = "OVERSIZE_FIELD"
-BATCH_QUERY = "BATCH_QUERY"
-WILDCARD_QUERY = "WILDCARD_QUERY"
-CONFLICTING_FIELDS = "CONFLICTING_FIELDS"
 
 # When one request breaks several rules, the error's single reason is the first
 # of these that applies; every violation is still listed.

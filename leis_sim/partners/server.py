@@ -39,7 +39,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
-from leis.common.errors import LeisError, PermissionDenied, Unavailable, abort
+from leis.common.errors import (
+    CALLER_NOT_BROKER,
+    PARTNER_UNAVAILABLE,
+    LeisError,
+    PermissionDenied,
+    Unavailable,
+    abort,
+)
 from leis.common.redact import LEIS_PARTNER
 from leis.common.tls import BROKER_CLIENT_IDENTITY, CertIdentity, peer_identity, server_credentials
 from leis.common.tracing import TracingServerInterceptor
@@ -233,12 +240,10 @@ class PartnerSimulator:
             if fault.latency_ms:
                 await asyncio.sleep(fault.latency_ms / 1000)
             if identity is None or BROKER_CLIENT_IDENTITY not in identity.dns_names:
-                raise PermissionDenied("CALLER_NOT_BROKER", "this service answers only the LEIS broker")
+                raise PermissionDenied(CALLER_NOT_BROKER, "this service answers only the LEIS broker")
             validate_request(request)
             if fault.error_rate and self._rng.random() < fault.error_rate:
-                raise Unavailable(
-                    "PARTNER_UNAVAILABLE", "the partner system is unavailable (simulated outage)"
-                )
+                raise Unavailable(PARTNER_UNAVAILABLE, "the partner system is unavailable (simulated outage)")
             payload, entry.records = self.answer(request)
         except LeisError as error:
             entry.code = error.code

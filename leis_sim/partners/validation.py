@@ -14,7 +14,15 @@ from datetime import date
 from google.protobuf.message import Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from leis.common.errors import FieldViolation, InvalidArgument, PermissionDenied
+from leis.common.errors import (
+    EMPTY_QUERY,
+    MALFORMED_REQUEST,
+    PURPOSE_NOT_PERMITTED,
+    UNKNOWN_FIELD,
+    FieldViolation,
+    InvalidArgument,
+    PermissionDenied,
+)
 from leis.common.vocab import LAWFUL_PURPOSE_NUMBERS, ORI_PATTERN
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis_api.v1 import subject_pb2
@@ -111,19 +119,19 @@ def validate_request(request: partner_pb.SearchRequest) -> None:
     unknown = unknown_field_paths(request)
     if unknown:
         raise InvalidArgument(
-            "UNKNOWN_FIELD",
+            UNKNOWN_FIELD,
             "the request carries fields this partner does not know",
             violations=[FieldViolation(path, "unknown field") for path in unknown],
         )
     subject = request.subject
     if not any(value.ListFields() for _, value in subject.ListFields()):
         raise InvalidArgument(
-            "EMPTY_QUERY",
+            EMPTY_QUERY,
             "the subject names no search criteria",
             violations=[FieldViolation("subject", "at least one query category with a value is required")],
         )
     if request.purpose in UNLAWFUL_PURPOSES:
-        raise PermissionDenied("PURPOSE_NOT_PERMITTED", "the stated purpose is not a lawful purpose")
+        raise PermissionDenied(PURPOSE_NOT_PERMITTED, "the stated purpose is not a lawful purpose")
     violations = _subject_violations(subject)
     if request.purpose not in LAWFUL_PURPOSE_NUMBERS:
         violations.append(FieldViolation("purpose", "a lawful purpose is required"))  # unspecified or unknown
@@ -139,4 +147,4 @@ def validate_request(request: partner_pb.SearchRequest) -> None:
     if not request.request_id.strip() or len(request.request_id) > MAX_REQUEST_ID_CHARS:
         violations.append(FieldViolation("request_id", f"1-{MAX_REQUEST_ID_CHARS} characters required"))
     if violations:
-        raise InvalidArgument("MALFORMED_REQUEST", "the search request is malformed", violations=violations)
+        raise InvalidArgument(MALFORMED_REQUEST, "the search request is malformed", violations=violations)

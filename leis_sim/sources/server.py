@@ -33,7 +33,17 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
 
-from leis.common.errors import LeisError, PermissionDenied, Unavailable, Unimplemented, abort
+from leis.common.errors import (
+    CALLER_NOT_BROKER,
+    INJECTED_FAULT,
+    METHOD_NOT_SERVED,
+    STORE_UNAVAILABLE,
+    LeisError,
+    PermissionDenied,
+    Unavailable,
+    Unimplemented,
+    abort,
+)
 from leis.common.redact import LEIS_SOURCE
 from leis.common.tls import BROKER_CLIENT_IDENTITY, peer_identity, server_credentials
 from leis.common.tracing import TracingServerInterceptor
@@ -58,9 +68,6 @@ MAX_SEND_BYTES = 8 * 1024 * 1024
 MAX_CONCURRENT_RPCS = 64
 LOOKUP_THREADS = 4
 DEFAULT_MAX_RECORDS = 100
-CALLER_NOT_BROKER = "CALLER_NOT_BROKER"
-INJECTED_FAULT = "INJECTED_FAULT"
-STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 
 
 @dataclass
@@ -108,7 +115,7 @@ class SourceServicer(source_grpc.SourceServiceServicer):
         try:
             _authorize(context)
             if not isinstance(self.store, SourceStore):
-                raise Unimplemented("METHOD_NOT_SERVED", "the photo store is not searchable; use GetPhotos")
+                raise Unimplemented(METHOD_NOT_SERVED, "the photo store is not searchable; use GetPhotos")
             await self.faults.apply()
             validate_search(request)
             query = normalize_query(request.subject)
@@ -131,7 +138,7 @@ class SourceServicer(source_grpc.SourceServiceServicer):
         try:
             _authorize(context)
             if not isinstance(self.store, PhotoStore):
-                raise Unimplemented("METHOD_NOT_SERVED", "this source holds no photos; ask the photo store")
+                raise Unimplemented(METHOD_NOT_SERVED, "this source holds no photos; ask the photo store")
             await self.faults.apply()
             subject_ids = validate_get_photos(request)
             store = self.store

@@ -13,19 +13,22 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from leis.common import normalize
-from leis.common.errors import FieldViolation, InvalidArgument
+from leis.common.errors import (
+    CONFLICTING_FIELDS,
+    EMPTY_QUERY,
+    MALFORMED_FIELD,
+    MISSING_FIELD,
+    OVERSIZE_FIELD,
+    TOO_MANY_IDENTIFIERS,
+    UNKNOWN_FIELD,
+    FieldViolation,
+    InvalidArgument,
+)
 from leis.common.messages import unknown_fields
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import subject_pb2
 from leis_sim.synth.identifiers import SUBJECT_ID_RE
 
-UNKNOWN_FIELD = "UNKNOWN_FIELD"
-OVERSIZE_FIELD = "OVERSIZE_FIELD"
-EMPTY_QUERY = "EMPTY_QUERY"
-TOO_MANY_IDENTIFIERS = "TOO_MANY_IDENTIFIERS"
-CONFLICTING_FIELDS = "CONFLICTING_FIELDS"
-MISSING_FIELD = "MISSING_FIELD"
-MALFORMED_FIELD = "MALFORMED_FIELD"
 _PRIORITY = (
     UNKNOWN_FIELD,
     OVERSIZE_FIELD,

@@ -184,7 +184,14 @@ def _person(
 
 
 def _protected(
-    key: str, n: int, name: Name, dob: str, *, sex: str, klass: int, birth: tuple[str, str]
+    key: str,
+    n: int,
+    name: Name,
+    dob: str,
+    *,
+    sex: str,
+    klass: source_pb.ProtectedClass.ValueType,
+    birth: tuple[str, str],
 ) -> ShowcasePerson:
     subject_id, record_id = _eid(n)
     label = source_pb.ProtectedClass.Name(klass).removeprefix("PROTECTED_CLASS_").lower().replace("_", " ")
@@ -197,7 +204,9 @@ def _protected(
     )
 
 
-def _restricted(key: str, n: int, name: Name, dob: str, *, sex: str, category: int) -> ShowcasePerson:
+def _restricted(
+    key: str, n: int, name: Name, dob: str, *, sex: str, category: source_pb.RestrictionCategory.ValueType
+) -> ShowcasePerson:
     subject_id, record_id = _tecs(n)
     label = source_pb.RestrictionCategory.Name(category).removeprefix("RESTRICTION_CATEGORY_").lower()
     case = Incident(f"ACT-2020-90001{n:02d}", "Trade fraud, misdeclared goods", date(2020, 6, n))

@@ -1,82 +1,11 @@
-"""A partner Information Sharing Service calling LEIS — the code a partner engineer would copy.
-
-Mutual TLS with the partner's client certificate; one subject and one stated
-purpose per call; the end user's id and ORI in the request (R-ID-3). Refusals
-arrive as ``grpc.RpcError`` whose rich details ``leis.errors.details_of`` decodes.
-
-    client = PartnerClient.from_files("localhost:7051", "ca.crt", "agency-ndex.crt", "agency-ndex.key")
-    response = client.search(
-        subject_pb2.SubjectQuery(name=subject_pb2.NameCriteria(first_name="Ana", last_name="Ruiz")),
-        purpose=subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT,
-        user_id="det.smith",
-        ori="CA0194200",
-    )
-"""
+"""Readable text renderings of LEIS responses and refusals, for the ``leis`` commands and the demo."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import grpc
-
+from leis_api.errors import LeisApiError
+from leis_api.v1 import federated_search_service_pb2 as fed_pb
 from leis_api.v1 import query_service_pb2 as query_pb
-from leis_api.v1 import query_service_pb2_grpc as query_grpc
-from leis_api.v1 import records_pb2, subject_pb2
-
-
-class PartnerClient:
-    """A blocking client of ``leis.v1.QueryService`` over mutual TLS."""
-
-    def __init__(
-        self, address: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes, timeout_seconds: float = 10.0
-    ) -> None:
-        credentials = grpc.ssl_channel_credentials(
-            root_certificates=ca_pem, private_key=key_pem, certificate_chain=cert_pem
-        )
-        self._channel = grpc.secure_channel(address, credentials)
-        self._stub = query_grpc.QueryServiceStub(self._channel)
-        self._timeout = timeout_seconds
-
-    @classmethod
-    def from_files(cls, address: str, ca: Path | str, cert: Path | str, key: Path | str) -> PartnerClient:
-        """Build a client from PEM files."""
-        return cls(address, Path(ca).read_bytes(), Path(cert).read_bytes(), Path(key).read_bytes())
-
-    def search(
-        self,
-        subject: subject_pb2.SubjectQuery,
-        *,
-        purpose: subject_pb2.Purpose,
-        user_id: str,
-        ori: str,
-        client_request_id: str = "",
-    ) -> query_pb.SearchResponse:
-        """Search DHS sources for one subject; raises ``grpc.RpcError`` on refusal."""
-        request = query_pb.SearchRequest(
-            subject=subject,
-            purpose=purpose,
-            end_user=subject_pb2.EndUser(user_id=user_id, ori=ori),
-            client_request_id=client_request_id,
-        )
-        response: query_pb.SearchResponse = self._stub.Search(request, timeout=self._timeout)
-        return response
-
-    def capabilities(self) -> query_pb.GetCapabilitiesResponse:
-        """What this partner's agreement allows, and which sources are up (R-Q-8)."""
-        response: query_pb.GetCapabilitiesResponse = self._stub.GetCapabilities(
-            query_pb.GetCapabilitiesRequest(), timeout=self._timeout
-        )
-        return response
-
-    def close(self) -> None:
-        """Close the channel."""
-        self._channel.close()
-
-    def __enter__(self) -> PartnerClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+from leis_api.v1 import records_pb2
 
 
 def _name(name: records_pb2.PersonName) -> str:
@@ -135,4 +64,31 @@ def format_search_response(response: query_pb.SearchResponse) -> str:
     lines.append(notice.obtained_via)
     lines.append(f"LESC: {notice.lesc_instruction}")
     lines.extend(f"caveat: {text}" for text in notice.caveat_texts)
+    return "\n".join(lines)
+
+
+def format_federated_response(response: fed_pb.FederatedSearchServiceSearchResponse) -> str:
+    """Per-partner statuses and records, readably."""
+    lines = [f"audit reference {response.audit_reference}   trace {response.trace_id}"]
+    for partner in response.partners:
+        state = fed_pb.PartnerState.Name(partner.state).removeprefix("PARTNER_STATE_")
+        lines.append(f"- {partner.agency_name} ({partner.agency_id}): {state}, {partner.latency_ms} ms")
+        for record in partner.records:
+            kind = records_pb2.PartnerRecordType.Name(record.record_type).removeprefix("PARTNER_RECORD_TYPE_")
+            name = record.name.full_name or f"{record.name.first_name} {record.name.last_name}".strip()
+            when = record.event_time.ToDatetime().date().isoformat() if record.HasField("event_time") else "?"
+            lines.append(
+                f"    {kind:<8} {record.record_id}  {name}  dob {record.date_of_birth or '?'}  "
+                f"{when}  {record.offense}  (ORI {record.owning_ori}, score {record.match_score:.2f})"
+            )
+    lines.append("Partner records are displayed only; LEIS stores none of them.")
+    return "\n".join(lines)
+
+
+def format_refusal(error: LeisApiError) -> str:
+    """A refusal: status, reason and message, then each field violation and the retry delay."""
+    lines = [f"refused: {error.code.name} {error.reason_name}: {error.message}"]
+    lines.extend(f"  field {v.field}: {v.description}" for v in error.field_violations)
+    if error.retry_delay is not None:
+        lines.append(f"  retry after {error.retry_delay.total_seconds():.1f} s")
     return "\n".join(lines)
