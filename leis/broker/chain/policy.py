@@ -17,7 +17,7 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from leis.broker.chain._base import Continuation, passthrough
 from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
-from leis.common.errors import FieldViolation, InvalidArgument
+from leis.common.errors import MALFORMED_REQUEST, FieldViolation, InvalidArgument
 from leis.rules.purpose import check_ori, check_purpose
 from leis.rules.ratelimit import RateLimiter, RateSpec
 from leis.rules.validation import validate_search
@@ -40,7 +40,7 @@ class PolicyInterceptor(AsyncServerInterceptor):
     ) -> Any:
         if isinstance(request, MalformedRequest):
             raise InvalidArgument(
-                "MALFORMED_REQUEST",
+                MALFORMED_REQUEST,
                 f"the request is not a valid {request.message_type} message",
                 violations=[FieldViolation("request", "the bytes do not parse as the request message")],
             )
