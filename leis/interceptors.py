@@ -30,7 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from leis.agreements import Registry
-from leis.audit import AuditLog, AuditRecord, AuditUnavailable
+from leis.audit import AuditLog, AuditRecord, AuditStoreAnomaly, AuditUnavailable
 from leis.callstate import CURRENT_CALL, CallState, current_call
 from leis.errors import FieldViolation, InvalidArgument, LeisError, Unavailable, abort
 from leis.identity import IdentityResolver
@@ -258,7 +258,10 @@ class AuditInterceptor(AsyncServerInterceptor):
         try:
             stored = await self._log.append(record)
         except AuditUnavailable as exc:
-            log.error("audit store cannot record: %s", type(exc).__name__)
+            cause = exc.cause if isinstance(exc, AuditStoreAnomaly) else "WRITE_FAILED"
+            self._metrics.record_audit_refusal(cause)
+            if not isinstance(exc, AuditStoreAnomaly):  # an anomaly is logged once, when the log closes
+                log.error("audit store cannot record this call (%s): %s", cause, exc)
             raise Unavailable(
                 "AUDIT_UNAVAILABLE", "the audit log cannot record this call; nothing was served"
             ) from exc

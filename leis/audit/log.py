@@ -561,6 +561,7 @@ def resolve_keys(
     keys: AuditKeys | None = None,
     key_file: Path | None = None,
     create_key_file: bool = True,
+    check: bool = True,
 ) -> AuditKeys:
     """The keys to use: explicit ones, else the environment over the key file.
 
@@ -585,7 +586,8 @@ def resolve_keys(
             keys.write(path)
     elif signing_key is not None and content_key is None:
         keys = keys.with_signer(signing_key)
-    check_keys(store, keys)
+    if check:
+        check_keys(store, keys)
     return keys
 
 
@@ -623,13 +625,18 @@ def default_witness_file(target: str | Path) -> Path:
     configured = os.environ.get(ENV_WITNESS, "")
     if configured:
         return Path(configured)
+    from leis.audit.config import load_audit_settings
+    from leis.paths import LeisHome
+
+    home = LeisHome.from_env()
+    configured_path = load_audit_settings(home).witness
+    if configured_path is not None:
+        return configured_path
     kind, where = parse_target(target)
     if kind == "sqlite":
         path = Path(where).resolve()
         return path.parent / f"{path.stem}-witness.jsonl"
-    from leis.paths import LeisHome
-
-    return LeisHome.from_env().root / "audit-witness.jsonl"
+    return home.root / "audit-witness.jsonl"
 
 
 async def open_audit_log(
@@ -646,6 +653,7 @@ async def open_audit_log(
     checkpoint_every_seconds: float = 5.0,
     witness_file: Path | None = None,
     use_witness: bool = True,
+    verify_keys: bool = True,
 ) -> AuditLog:
     """Open the audit log at ``target`` (``sqlite:///path``, a path, or ``postgresql://...``).
 
@@ -661,7 +669,13 @@ async def open_audit_log(
         store = open_store(target, create=create)
         try:
             resolved = resolve_keys(
-                store, target, content_key=content_key, signing_key=signing_key, keys=keys, key_file=key_file
+                store,
+                target,
+                content_key=content_key,
+                signing_key=signing_key,
+                keys=keys,
+                key_file=key_file,
+                check=verify_keys or writable,
             )
             return AuditLog(
                 store,

@@ -387,23 +387,25 @@ def verify_tail(store: AuditStore, keys: AuditKeys, chain: str, head: Head) -> P
     for gap in gaps:
         if gap.first_seq <= anchor_seq + 1 and gap.last_seq <= head.seq:
             anchor_seq, anchor_hash = gap.last_seq, gap.last_hash
-    if anchor_seq == head.seq and anchor_hash == head.hash:
-        return None
     prev, expected = anchor_hash, anchor_seq + 1
-    for row in store.iter_chain(chain, anchor_seq):
+    # The anchor event is re-checked too: the head row must still be the one that was signed.
+    for row in store.iter_chain(chain, anchor_seq - 1 if anchor_seq else anchor_seq):
         bad = _malformed(row)
+        seq = row[2] if len(row) > 2 and isinstance(row[2], int) else expected
         if bad is not None:
-            return Problem(chain, expected, bad)
-        seq = row[2]
-        if seq != expected or row[N_META + 1] != prev:
+            return Problem(chain, seq, bad)
+        at_anchor = anchor_seq > 0 and seq == anchor_seq
+        if not at_anchor and (seq != expected or row[N_META + 1] != prev):
             return Problem(
                 chain, expected, "does not continue the last signed checkpoint: inserted or removed"
             )
         meta = encode_json(row[:N_META]).encode("ascii")
         digest = row[N_META]
-        current = hashlib.sha256(EVENT_PREFIX + meta + digest + prev).digest()
+        current = hashlib.sha256(EVENT_PREFIX + meta + digest + row[N_META + 1]).digest()
         if hashlib.sha256(row[N_META + 3]).digest() != digest or current != row[N_META + 2]:
-            return Problem(chain, seq, "hash mismatch: altered", row[0])
+            return Problem(chain, seq, "hash mismatch: metadata, content digest or hash altered", row[0])
+        if at_anchor and current != anchor_hash:
+            return Problem(chain, seq, "does not match its signed checkpoint: altered", row[0])
         try:
             authentic = keys.open_sealed(row[N_META - 1], meta, bytes(row[N_META + 3])) is not None
         except AuditConfigError:
@@ -415,7 +417,8 @@ def verify_tail(store: AuditStore, keys: AuditKeys, chain: str, head: Head) -> P
             return Problem(
                 chain, seq, "content does not authenticate under the content key: a forged event", row[0]
             )
-        prev, expected = current, seq + 1
+        if not at_anchor:
+            prev, expected = current, seq + 1
     if (expected - 1, prev) != (head.seq, head.hash):
         return Problem(chain, expected, "the chain head does not continue the last signed checkpoint")
     return None
