@@ -1,7 +1,9 @@
 """Audit log benchmark: durable append (group commit), metadata search over a large log, verify.
 
 Targets (issue 5): append >= 5,000 events/s on SQLite and PostgreSQL; search p50 < 50 ms
-over 1,000,000 events; verify >= 100,000 events/s.
+over 1,000,000 events; verify >= 100,000 events/s. Issue 11: verify is timed twice, as
+an outside auditor (public key only: chain, signatures, gaps) and as the operator (content
+key: every event's content also authenticated); authentication must cost <= 15% of throughput.
 
     .venv/bin/python bench/bench_audit.py                       # SQLite, 1,000,000 events
     .venv/bin/python bench/bench_audit.py --events 200000 --pg postgresql://leis_test:leis_test@127.0.0.1/leis_test
@@ -21,7 +23,15 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-from leis.audit import AuditKeys, AuditLog, AuditRecord, SearchFilter, open_audit_log, verify_store
+from leis.audit import (
+    AuditKeys,
+    AuditLog,
+    AuditRecord,
+    PublicKeys,
+    SearchFilter,
+    open_audit_log,
+    verify_store,
+)
 from leis.audit.store import Cursor
 
 AGENCIES = [f"agency-{n:02d}" for n in range(20)]
@@ -132,14 +142,22 @@ async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespac
             f"p95 {timings[int(len(timings) * 0.95)]:.2f} ms, max {timings[-1]:.2f} ms "
             f"({len(timings)} queries)"
         )
-        started = time.perf_counter()
-        report = await log.run(verify_store, log.store, keys)
-        elapsed = time.perf_counter() - started
-        assert report.intact, report.problems
-        print(
-            f"verify: {report.events_checked:,} events, {report.checkpoints_checked:,} checkpoints in "
-            f"{elapsed:.2f} s = {report.events_checked / elapsed:,.0f} events/s"
-        )
+        rates: dict[str, float] = {}
+        for label, verifier in (("public key only", PublicKeys(keys.trusted)), ("with content key", keys)):
+            best = 0.0
+            for _ in range(args.verify_rounds):
+                started = time.perf_counter()
+                report = await log.run(verify_store, log.store, verifier)
+                elapsed = time.perf_counter() - started
+                assert report.intact, report.problems
+                best = max(best, report.events_checked / elapsed)
+            rates[label] = best
+            print(
+                f"verify ({label}): {report.events_checked:,} events, {report.checkpoints_checked:,} "
+                f"checkpoints, best of {args.verify_rounds}: {best:,.0f} events/s"
+            )
+        cost = 1 - rates["with content key"] / rates["public key only"]
+        print(f"content authentication costs {cost:.1%} of verify throughput (limit 15%)")
     finally:
         await log.close()
 
@@ -172,6 +190,7 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=400, help="search queries to time")
     parser.add_argument("--pg", help="PostgreSQL DSN (owner of a database where a schema may be created)")
     parser.add_argument("--pg-large", action="store_true", help="also fill/search/verify on PostgreSQL")
+    parser.add_argument("--verify-rounds", type=int, default=2, help="verify runs per mode (best is kept)")
     asyncio.run(run(parser.parse_args()))
 
 

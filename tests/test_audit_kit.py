@@ -63,6 +63,7 @@ class Backend:
     owner_url: str
     path: Path | None = None
     schema: str = ""
+    witness: Path | None = None
 
     @property
     def mark(self) -> str:
@@ -106,24 +107,28 @@ class Backend:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Backend]:
     """A fresh audit database on each backend."""
     if request.param == "sqlite":
         path = tmp_path / "audit.db"
         url = f"sqlite:///{path}"
-        yield Backend("sqlite", url, url, path=path)
+        yield Backend("sqlite", url, url, path=path, witness=tmp_path / "audit-witness.jsonl")
         return
-    yield from _postgres_backend()
+    yield from _postgres_backend(tmp_path, monkeypatch)
 
 
 @pytest.fixture
-def postgres_backend() -> Iterator[Backend]:
+def postgres_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
     """A fresh audit schema on PostgreSQL only."""
-    yield from _postgres_backend()
+    yield from _postgres_backend(tmp_path, monkeypatch)
 
 
-def _postgres_backend() -> Iterator[Backend]:
+def _postgres_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """A throw-away schema; the witness (default ``$LEIS_HOME/audit-witness.jsonl``) lives in tmp_path."""
     postgres_or_skip()
+    monkeypatch.setenv("LEIS_HOME", str(tmp_path))
     schema = f"audit_t_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -132,7 +137,13 @@ def _postgres_backend() -> Iterator[Backend]:
     store.grant_app_role(_pg_role(PG_APP_DSN))
     store.close()
     try:
-        yield Backend("postgres", _with_schema(PG_APP_DSN, schema), owner_url, schema=schema)
+        yield Backend(
+            "postgres",
+            _with_schema(PG_APP_DSN, schema),
+            owner_url,
+            schema=schema,
+            witness=tmp_path / "audit-witness.jsonl",
+        )
     finally:
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")

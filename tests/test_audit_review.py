@@ -158,10 +158,14 @@ def test_cli_verify_names_the_first_broken_event(
     logged: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, common = logged
-    status, out, _ = _cli(capsys, "audit", "verify", *common, "--witness", str(root / "witness.json"))
+    # The writer keeps the witness beside the log (issue 11); verify reads it without a flag.
+    status, out, _ = _cli(capsys, "audit", "verify", *common)
     assert status == 0
     assert "audit log intact: 27 events in 1 chain(s)" in out
-    assert json.loads((root / "witness.json").read_text())["chains"]["broker-1"]["seq"] == 27
+    assert f"witness {root / 'audit-witness.jsonl'}: checked" in out
+    witnessed = [json.loads(line) for line in (root / "audit-witness.jsonl").read_text().splitlines()[1:]]
+    assert witnessed[-1]["seq"] == 27
+    assert witnessed[-1]["closing"] is True
     status, out, _ = _cli(capsys, "audit", "verify", *common, "--json")
     assert json.loads(out)["intact"] is True
 

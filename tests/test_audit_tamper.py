@@ -17,6 +17,7 @@ from test_audit_kit import Backend, backend, fill, keys, open_log, postgres_back
 
 from leis.audit import AuditKeys, AuditUnavailable, LegalHolds, SearchFilter, VerifyReport, verify_store
 from leis.audit.chain import CHAIN_COLUMNS, META_COLUMNS, Checkpoint, event_hash
+from leis.audit.crypto import PublicKeys
 from leis.audit.retention import PurgeRefused, purge
 
 __all__ = ["backend", "keys", "postgres_backend"]  # fixtures
@@ -38,10 +39,14 @@ async def _twelve(backend: Backend, keys: AuditKeys) -> None:
         await log.close()
 
 
-async def _verify(backend: Backend, keys: AuditKeys, **options: Any) -> VerifyReport:
+async def _verify(
+    backend: Backend, keys: AuditKeys, *, public_only: bool = False, **options: Any
+) -> VerifyReport:
+    """Verify as the operator (content key: every event's content authenticated) or, with
+    ``public_only``, as an outside auditor holding only the signing public key."""
     log = await open_log(backend.owner_url, keys, writable=False)
     try:
-        return verify_store(log.store, keys, **options)
+        return verify_store(log.store, PublicKeys(keys.trusted) if public_only else keys, **options)
     finally:
         await log.close()
 
@@ -108,7 +113,10 @@ async def test_an_inserted_event_is_found(backend: Backend, keys: AuditKeys) -> 
         f"INSERT INTO audit_event ({', '.join(CHAIN_COLUMNS)}) VALUES ({marks})",  # noqa: S608
         [forged[c] for c in CHAIN_COLUMNS],
     )
-    _assert_broken_at(await _verify(backend, keys), TARGET + 1)
+    # Without the content key the chain catches it where the displaced event no longer links;
+    # with it, the forged row itself fails content authentication (its metadata is bound as AAD).
+    _assert_broken_at(await _verify(backend, keys, public_only=True), TARGET + 1)
+    _assert_broken_at(await _verify(backend, keys), TARGET, "does not authenticate")
 
 
 async def test_two_swapped_events_are_found(backend: Backend, keys: AuditKeys) -> None:
@@ -134,7 +142,8 @@ async def test_a_rewritten_tail_is_caught_by_the_next_checkpoint(backend: Backen
             (row["user_id"], prev, link, CHAIN, seq),
         )
         prev = link
-    _assert_broken_at(await _verify(backend, keys), 8, "checkpoint does not match")
+    _assert_broken_at(await _verify(backend, keys, public_only=True), 8, "checkpoint does not match")
+    _assert_broken_at(await _verify(backend, keys), TARGET, "does not authenticate")
 
 
 async def test_a_truncated_tail_is_found(backend: Backend, keys: AuditKeys) -> None:

@@ -10,8 +10,8 @@ The broker uses three names::
 on any failure, so the caller can serve nothing (R-AUD-2).
 """
 
-from leis.audit.crypto import AuditKeys
-from leis.audit.errors import AuditConfigError, AuditUnavailable
+from leis.audit.crypto import AuditKeys, PublicKeys
+from leis.audit.errors import AuditConfigError, AuditStoreAnomaly, AuditUnavailable
 from leis.audit.log import AuditLog, default_chain_id, open_audit_log, open_store, resolve_keys
 from leis.audit.model import (
     AuditRecord,
@@ -32,6 +32,7 @@ __all__ = [
     "AuditRecord",
     "AuditRecordError",
     "AuditStore",
+    "AuditStoreAnomaly",
     "AuditUnavailable",
     "Direction",
     "EventRow",
@@ -39,6 +40,7 @@ __all__ = [
     "LegalHolds",
     "Outcome",
     "Problem",
+    "PublicKeys",
     "SearchFilter",
     "StoredEvent",
     "VerifyReport",

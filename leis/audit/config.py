@@ -8,6 +8,7 @@ Example::
     url = "postgresql://leis_app@db/leis"      # default: the broker's audit_url
     owner_url = "postgresql://leis_owner@db/leis"  # purge and init-db run as the owner
     key_file = "/etc/leis/audit.key"
+    witness = "/var/lib/leis-witness/audit-witness.jsonl"  # default: beside the SQLite file / in $LEIS_HOME
     checkpoint_every_events = 1000
     checkpoint_every_seconds = 5
 
@@ -45,6 +46,7 @@ class AuditSettings:
     url: str = ""
     owner_url: str = ""
     key_file: Path | None = None
+    witness: Path | None = None
     checkpoint_every_events: int = 1000
     checkpoint_every_seconds: float = 5.0
     holds: LegalHolds = field(default_factory=LegalHolds)
@@ -81,6 +83,7 @@ def _parse(data: dict[str, Any], path: Path) -> AuditSettings:
         "url": str,
         "owner_url": str,
         "key_file": str,
+        "witness": str,
         "checkpoint_every_events": int,
         "checkpoint_every_seconds": float,
         "legal_hold": list,
@@ -97,8 +100,9 @@ def _parse(data: dict[str, Any], path: Path) -> AuditSettings:
             raise AuditConfigError(f"{path}: [audit] {key} must be positive")
         values[key] = value
     holds = _holds(values.pop("legal_hold", []), path)
-    if "key_file" in values:
-        values["key_file"] = Path(values["key_file"])
+    for name in ("key_file", "witness"):
+        if name in values:
+            values[name] = Path(values[name])
     return AuditSettings(**values, holds=holds)
 
 

@@ -40,6 +40,8 @@ ENV_SIGNING_KEY = "LEIS_AUDIT_SIGNING_KEY"
 ENV_KEY_FILE = "LEIS_AUDIT_KEY_FILE"
 NONCE_BYTES = 12
 _AAD_PREFIX = b"leis-audit-content/1\x00"
+# Version 2 binds the event's whole hashed metadata (``chain.canonical_metadata``), not only its id.
+AAD_V2_PREFIX = b"leis-audit-content/2\x00"
 
 
 class ContentKeyUnavailable(AuditConfigError):
@@ -132,14 +134,47 @@ class AuditKeys:
     # ------------------------------------------------------------------ content
 
     def encrypt(self, event_id: str, plaintext: bytes) -> tuple[str, bytes]:
-        """``(key id, nonce || ciphertext)``; the event id is bound as associated data."""
+        """``(key id, nonce || ciphertext)`` with only the event id bound (format 1, legacy)."""
         nonce = os.urandom(NONCE_BYTES)
         aead: dict[str, AESGCM] = self._aead  # type: ignore[attr-defined]
         sealed = aead[self.active_content_key].encrypt(nonce, plaintext, _AAD_PREFIX + event_id.encode())
         return self.active_content_key, nonce + sealed
 
-    def decrypt(self, event_id: str, key_id: str, blob: bytes) -> bytes:
-        """The plaintext of one event's content; ``ContentKeyUnavailable`` when impossible."""
+    def seal(self, metadata: bytes, plaintext: bytes) -> bytes:
+        """``nonce || ciphertext`` under the active key, the event's hashed metadata bound as AAD.
+
+        ``metadata`` is ``chain.canonical_metadata`` of the event (its ``key_id`` column
+        is ``active_content_key``), so no metadata column can be changed, and no
+        ciphertext moved to another event, without the content key (R-AUD-4).
+        """
+        nonce = os.urandom(NONCE_BYTES)
+        aead: dict[str, AESGCM] = self._aead  # type: ignore[attr-defined]
+        return nonce + aead[self.active_content_key].encrypt(nonce, plaintext, AAD_V2_PREFIX + metadata)
+
+    def open_sealed(self, key_id: str, metadata: bytes, blob: bytes) -> bytes | None:
+        """The plaintext when ``blob`` authenticates with ``metadata`` under ``key_id``, else None.
+
+        Raises ``ContentKeyUnavailable`` only when the key id is not in the keyring.
+        """
+        aead: dict[str, AESGCM] = self._aead  # type: ignore[attr-defined]
+        cipher = aead.get(key_id)
+        if cipher is None:
+            raise ContentKeyUnavailable(f"content key {key_id!r} is not in the audit keyring")
+        try:
+            return cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], AAD_V2_PREFIX + metadata)
+        except InvalidTag:
+            return None
+
+    def decrypt(self, event_id: str, key_id: str, blob: bytes, metadata: bytes | None = None) -> bytes:
+        """The plaintext of one event's content; ``ContentKeyUnavailable`` when impossible.
+
+        With ``metadata`` (the event's canonical metadata) format 2 is tried first, then
+        format 1 (events written before the upgrade).
+        """
+        if metadata is not None:
+            opened = self.open_sealed(key_id, metadata, blob)
+            if opened is not None:
+                return opened
         aead: dict[str, AESGCM] = self._aead  # type: ignore[attr-defined]
         cipher = aead.get(key_id)
         if cipher is None:
@@ -150,6 +185,18 @@ class AuditKeys:
             raise ContentKeyUnavailable(
                 f"content of event {event_id} does not decrypt under key {key_id!r}"
             ) from exc
+
+    def legacy_authentic(self, event_id: str, key_id: str, blob: bytes) -> bool:
+        """Whether ``blob`` is format-1 content of ``event_id`` (a log written before format 2)."""
+        aead: dict[str, AESGCM] = self._aead  # type: ignore[attr-defined]
+        cipher = aead.get(key_id)
+        if cipher is None:
+            return False
+        try:
+            cipher.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], _AAD_PREFIX + event_id.encode())
+        except InvalidTag:
+            return False
+        return True
 
     # ------------------------------------------------------------------ signatures
 
@@ -286,3 +333,67 @@ def keys_from_env(base: AuditKeys | None) -> AuditKeys | None:
         signer = Ed25519PrivateKey.from_private_bytes(_b64_key(signing_env, "signing key", ENV_SIGNING_KEY))
     trusted = dict(base.trusted) if base else {}
     return AuditKeys(keyring, kid, signer, trusted)
+
+
+@dataclass(frozen=True)
+class PublicKeys:
+    """Verification keys only: what an outside auditor holds (no content key, no private key)."""
+
+    trusted: Mapping[str, Ed25519PublicKey]
+
+    def check_signature(self, key_id: str, signature: bytes, payload: bytes) -> str | None:
+        """``None`` when the signature is valid under a trusted key, else what is wrong."""
+        public = self.trusted.get(key_id)
+        if public is None:
+            return f"signed by unknown key {key_id!r}"
+        try:
+            public.verify(signature, payload)
+        except InvalidSignature:
+            return "invalid signature"
+        return None
+
+
+def public_key_pem(key: Ed25519PublicKey) -> str:
+    """An Ed25519 public key as PEM (SubjectPublicKeyInfo)."""
+    return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+
+
+def parse_public_key(text: str, where: str) -> Ed25519PublicKey:
+    """A public key from PEM text or base64 of its 32 raw bytes; ``AuditConfigError`` otherwise."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    stripped = text.strip()
+    if stripped.startswith("-----BEGIN"):
+        try:
+            key = load_pem_public_key(stripped.encode("ascii"))
+        except (ValueError, UnicodeEncodeError) as exc:
+            raise AuditConfigError(f"{where}: not a PEM public key") from exc
+        if not isinstance(key, Ed25519PublicKey):
+            raise AuditConfigError(f"{where}: not an Ed25519 public key")
+        return key
+    return public_key_from_b64(stripped, where)
+
+
+def load_public_keys(path: Path) -> PublicKeys:
+    """Every PEM (or base64) public key in a file, e.g. the output of ``leis audit public-key``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AuditConfigError(f"{path}: cannot read the public key file ({type(exc).__name__})") from exc
+    blocks: list[str] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("-----BEGIN"):
+            current = [line]
+        elif line.startswith("-----END") and current:
+            current.append(line)
+            blocks.append("\n".join(current))
+            current = []
+        elif current:
+            current.append(line)
+    if not blocks:
+        blocks = [line for line in text.splitlines() if line.strip() and not line.startswith("#")][:1]
+    keys = [parse_public_key(block, str(path)) for block in blocks]
+    if not keys:
+        raise AuditConfigError(f"{path}: no public key in the file")
+    return PublicKeys({public_key_id(k): k for k in keys})

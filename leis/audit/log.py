@@ -5,7 +5,16 @@ whatever has queued up, encrypts and chains it, and commits it as one durable
 transaction (group commit), then resolves every waiting ``append``. An append
 returns only after its commit; any failure resolves it with ``AuditUnavailable``.
 The writer also writes a signed checkpoint every ``checkpoint_every_events`` events
-or ``checkpoint_every_seconds`` after the first unanchored event, and on close.
+or ``checkpoint_every_seconds`` after the first unanchored event, and on close;
+each checkpoint is also appended to the witness file (``leis.audit.witness``).
+
+The writer signs only what it wrote (R-AUD-4): on open it authenticates the chain
+from its last valid checkpoint to the head (hash links and AES-GCM content with
+metadata), then keeps its own last ``(seq, hash)`` and, under the chain lock,
+refuses to continue from any other head. A foreign head, a replaced file or store
+(``AuditStoreAnomaly``) latches the log closed: every later append is refused at
+once, listeners are told (health NOT_SERVING, a metric) and one log line names the
+cause (R-AUD-2).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import queue
 import re
@@ -27,11 +37,23 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from leis.audit.chain import Checkpoint, content_digest, encode_list, event_hash
+from leis.audit.chain import (
+    LIST_COLUMNS,
+    META_COLUMNS,
+    Checkpoint,
+    canonical_metadata,
+    content_digest,
+    encode_list,
+    event_hash,
+)
 from leis.audit.crypto import ENV_KEY_FILE, AuditKeys, keys_from_env, load_key_file
-from leis.audit.errors import AuditConfigError, AuditUnavailable
+from leis.audit.errors import AuditConfigError, AuditStoreAnomaly, AuditUnavailable
 from leis.audit.model import AuditRecord, EventRow, StoredEvent, utc_from_us
 from leis.audit.store import AuditStore, Batch, Cursor, Head, SearchFilter
+from leis.audit.witness import ENV_WITNESS, Witness
+
+log = logging.getLogger("leis.audit")
+FailureListener = Callable[[str, str], None]
 
 T = TypeVar("T")
 ENV_CHAIN_ID = "LEIS_AUDIT_CHAIN_ID"
@@ -107,6 +129,7 @@ class AuditLog:
         checkpoint_every_events: int = 1000,
         checkpoint_every_seconds: float = 5.0,
         writable: bool = True,
+        witness: Witness | None = None,
     ) -> None:
         if not CHAIN_ID_RE.match(chain_id):
             raise AuditConfigError(f"chain id {chain_id!r}: 1-64 characters of A-Z a-z 0-9 . _ -")
@@ -122,7 +145,18 @@ class AuditLog:
         self._unanchored = 0
         self._last_checkpoint = time.monotonic()
         self._thread: threading.Thread | None = None
+        self.witness = witness
+        self._failure: AuditStoreAnomaly | None = None
+        self._listeners: list[FailureListener] = []
+        self._own: Head | None = None
+        self._last_signed: Checkpoint | None = None
         if writable:
+            if not store.content_format_ready:
+                raise AuditConfigError(
+                    "the audit log predates content format 2 and this role cannot mark it; "
+                    "run `leis audit init-db` once with the owner role to upgrade it"
+                )
+            self._own = self._resume()
             self._thread = threading.Thread(
                 target=self._run, name=f"leis-audit-writer-{chain_id}", daemon=True
             )
@@ -132,6 +166,74 @@ class AuditLog:
     def log_id(self) -> str:
         return self.store.log_id
 
+    @property
+    def failure(self) -> AuditStoreAnomaly | None:
+        """The anomaly that closed the log, or None while it records."""
+        return self._failure
+
+    def add_failure_listener(self, listener: FailureListener) -> None:
+        """Call ``listener(cause, message)`` (from the writer thread) when a write fails.
+
+        ``cause`` is ``WRITE_FAILED`` for a failure that the next write may not repeat,
+        else the anomaly code that latched the log closed (see ``failure``).
+        """
+        self._listeners.append(listener)
+
+    def _notify(self, cause: str, message: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(cause, message)
+            except Exception:  # a listener must never stop the writer
+                log.exception("audit failure listener failed")
+
+    def _latch(self, anomaly: AuditStoreAnomaly) -> None:
+        if self._failure is None:
+            self._failure = anomaly
+            log.error(
+                "audit log closed (fail closed, R-AUD-2): %s; every call is refused until an operator "
+                "restores the audit store and restarts the broker",
+                anomaly,
+            )
+        self._notify(anomaly.cause, str(anomaly))
+
+    # ------------------------------------------------------------------ resume
+
+    def _resume(self) -> Head:
+        """Authenticate the chain from its last valid checkpoint to the head; that head becomes ours."""
+        from leis.audit.verify import verify_tail
+
+        chain = self.chain_id
+        head = self.store.head(chain)
+        if self.witness is not None:
+            seen = self.witness.ensure(self.log_id).chains.get(chain)
+            if seen is not None and seen.latest is not None and head.seq < seen.latest.seq:
+                raise AuditStoreAnomaly(
+                    "TAIL_MISSING",
+                    f"chain {chain} ends at seq {head.seq} but the witness {self.witness.path} saw "
+                    f"a checkpoint at seq {seen.latest.seq}: events and checkpoints were cut from the tail",
+                )
+        problem = verify_tail(self.store, self.keys, chain, head)
+        if problem is not None:
+            raise AuditStoreAnomaly(
+                "TAIL_UNAUTHENTIC",
+                f"{problem.describe()}; this broker will not sign a head it did not write "
+                "(run `leis audit verify`)",
+            )
+        if self.witness is not None and head.seq:
+            seen = self.witness.ensure(self.log_id).chains.get(chain)
+            if seen is not None and seen.closed:
+                self.witness.record_open(chain, head.seq, head.hash, now_us())
+        return head
+
+    def _check_head(self, head: Head) -> None:
+        own = self._own
+        if own is not None and head != own:
+            raise AuditStoreAnomaly(
+                "FOREIGN_HEAD",
+                f"chain {self.chain_id} head is seq {head.seq} but this writer last wrote seq {own.seq}: "
+                "a row was written or removed behind the broker",
+            )
+
     # ------------------------------------------------------------------ append
 
     async def append(self, record: AuditRecord) -> StoredEvent:
@@ -140,6 +242,8 @@ class AuditLog:
             raise AuditUnavailable("the audit log is closed")
         if not isinstance(record, AuditRecord):
             raise TypeError("append() takes an AuditRecord")
+        if self._failure is not None:
+            raise AuditStoreAnomaly(self._failure.cause, str(self._failure).split(": ", 1)[-1])
         loop = asyncio.get_running_loop()
         future: asyncio.Future[StoredEvent] = loop.create_future()
         self._queue.put(_Pending(record, str(uuid.uuid4()), loop, future))
@@ -196,8 +300,19 @@ class AuditLog:
                 self._resolve(late, AuditUnavailable("the audit log is closed"))
             elif isinstance(late, _CheckpointRequest):
                 self._requested_checkpoint(late)
-        if self._unanchored:
-            self._timed_checkpoint()
+        self._closing_checkpoint()
+
+    def _closing_checkpoint(self) -> None:
+        """Anchor the head and tell the witness this writer stopped here."""
+        if self._failure is not None:
+            return
+        try:
+            if self._unanchored or self._last_signed is None:
+                self._write_checkpoint(closing=True)
+            elif self.witness is not None:
+                self.witness.record_checkpoint(self._last_signed, closing=True)
+        except Exception as exc:
+            log.error("audit closing checkpoint failed: %s", _first_line(exc))
 
     def _requested_checkpoint(self, request: _CheckpointRequest) -> None:
         result: BaseException | None = None
@@ -211,16 +326,35 @@ class AuditLog:
     def _timed_checkpoint(self) -> None:
         try:
             self._write_checkpoint()
+        except AuditStoreAnomaly as exc:
+            self._latch(exc)
+            self._last_checkpoint = time.monotonic()
         except Exception:
             self._last_checkpoint = time.monotonic()
 
-    def _write_checkpoint(self) -> None:
+    def _write_checkpoint(self, *, closing: bool = False) -> None:
+        if self._failure is not None:
+            raise self._failure
+        signed: list[Checkpoint] = []
+
         def build(head: Head) -> Batch:
+            self._check_head(head)
+            signed.clear()
             if head.seq == 0:
                 return Batch()
-            return Batch(checkpoint=self._sign_checkpoint(head.seq, head.hash, now_us()))
+            checkpoint = self._sign_checkpoint(head.seq, head.hash, now_us())
+            signed.append(checkpoint)
+            return Batch(checkpoint=checkpoint)
 
-        self.store.append_batch(self.chain_id, build)
+        try:
+            self.store.append_batch(self.chain_id, build)
+        except AuditStoreAnomaly as exc:
+            self._latch(exc)
+            raise
+        if signed:
+            self._last_signed = signed[0]
+            if self.witness is not None:
+                self.witness.record_checkpoint(signed[0], closing=closing)
         self._unanchored = 0
         self._last_checkpoint = time.monotonic()
 
@@ -240,10 +374,14 @@ class AuditLog:
     def _commit(self, batch: list[_Pending]) -> None:
         chain = self.chain_id
         stored: list[StoredEvent] = []
-        anchored = False
+        anchored: Checkpoint | None = None
+        if self._failure is not None:
+            self._resolve_all([(pending, self._failure) for pending in batch])
+            return
 
         def build(head: Head) -> Batch:
             nonlocal anchored
+            self._check_head(head)
             stored.clear()
             at_us = now_us()
             at = utc_from_us(at_us)
@@ -252,8 +390,7 @@ class AuditLog:
             for pending in batch:
                 seq += 1
                 record = pending.record
-                key_id, blob = self.keys.encrypt(pending.event_id, record.content_bytes())
-                digest = content_digest(blob)
+                key_id = self.keys.active_content_key
                 meta = (
                     pending.event_id,
                     chain,
@@ -279,6 +416,8 @@ class AuditLog:
                     record.parent_event_id,
                     key_id,
                 )
+                blob = self.keys.seal(canonical_metadata(meta), record.content_bytes())
+                digest = content_digest(blob)
                 link = event_hash(meta, digest, prev)
                 rows.append((*meta, blob, digest, prev, link))
                 stored.append(StoredEvent(pending.event_id, chain, seq, at, link.hex()))
@@ -287,17 +426,28 @@ class AuditLog:
             due = time.monotonic() - self._last_checkpoint >= self._every_seconds
             if self._unanchored + len(batch) >= self._every_events or due:
                 checkpoint = self._sign_checkpoint(seq, prev, at_us)
-            anchored = checkpoint is not None
+            anchored = checkpoint
             return Batch(rows, checkpoint)
 
         try:
             self.store.append_batch(chain, build)
+            if anchored is not None and self.witness is not None:
+                self.witness.record_checkpoint(anchored)
+        except AuditStoreAnomaly as exc:
+            self._latch(exc)
+            self._resolve_all([(pending, exc) for pending in batch])
+            return
         except Exception as exc:
             error = AuditUnavailable(f"audit store write failed ({_first_line(exc)})")
+            self._notify("WRITE_FAILED", str(error))
             self._resolve_all([(pending, error) for pending in batch])
             return
+        if stored:
+            last = stored[-1]
+            self._own = Head(last.seq, bytes.fromhex(last.hash))
         self._resolve_all(list(zip(batch, stored, strict=True)))
-        if anchored:
+        if anchored is not None:
+            self._last_signed = anchored
             self._unanchored = 0
             self._last_checkpoint = time.monotonic()
         else:
@@ -337,7 +487,11 @@ class AuditLog:
         if found is None:
             return None
         row, blob = found
-        content: dict[str, Any] = json.loads(self.keys.decrypt(row.event_id, row.key_id, blob))
+        values = [
+            encode_list(getattr(row, c)) if c in LIST_COLUMNS else getattr(row, c) for c in META_COLUMNS
+        ]
+        plaintext = self.keys.decrypt(row.event_id, row.key_id, blob, canonical_metadata(values))
+        content: dict[str, Any] = json.loads(plaintext)
         return row, content
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
@@ -407,6 +561,7 @@ def resolve_keys(
     keys: AuditKeys | None = None,
     key_file: Path | None = None,
     create_key_file: bool = True,
+    check: bool = True,
 ) -> AuditKeys:
     """The keys to use: explicit ones, else the environment over the key file.
 
@@ -431,23 +586,57 @@ def resolve_keys(
             keys.write(path)
     elif signing_key is not None and content_key is None:
         keys = keys.with_signer(signing_key)
-    check_keys(store, keys)
+    if check:
+        check_keys(store, keys)
     return keys
 
 
 def check_keys(store: AuditStore, keys: AuditKeys) -> None:
-    """Refuse keys that cannot read the newest content or verify the newest checkpoint."""
+    """Refuse keys that match nothing in the log: a wrong or missing key, told apart from tampering.
+
+    When the newest event or checkpoint names a key this keyring lacks, the log is
+    tampered at its head (not a key problem) as long as other recent events are
+    under a content key the keyring holds, or another recent checkpoint verifies
+    under a trusted key; the writer's tail check then names the event.
+    """
     latest = store.latest_key_ids()
-    if latest.content_key_id and latest.content_key_id not in keys.content_keys:
+    content_ok = not latest.content_key_id or latest.content_key_id in keys.content_keys
+    signing_ok = not latest.signing_key_id or latest.signing_key_id in keys.trusted
+    if content_ok and signing_ok:
+        return
+    events, checkpoints = store.recent_key_ids()
+    if not content_ok and not any(kid in keys.content_keys for kid in events):
         raise AuditConfigError(
             f"the newest audit events are encrypted under key id {latest.content_key_id}, "
             "which the configured keyring does not hold: wrong or missing audit key"
         )
-    if latest.signing_key_id and latest.signing_key_id not in keys.trusted:
+    if not signing_ok and not any(
+        keys.check_signature(c.key_id, c.signature, c.signed_payload(store.log_id)) is None
+        for c in checkpoints
+    ):
         raise AuditConfigError(
             f"the newest checkpoint is signed by key id {latest.signing_key_id}, "
             "which is not a trusted audit signing key: wrong or missing signing key"
         )
+
+
+def default_witness_file(target: str | Path) -> Path:
+    """``$LEIS_AUDIT_WITNESS``, else ``<stem>-witness.jsonl`` beside a SQLite file, else in ``$LEIS_HOME``."""
+    configured = os.environ.get(ENV_WITNESS, "")
+    if configured:
+        return Path(configured)
+    from leis.audit.config import load_audit_settings
+    from leis.common.paths import LeisHome
+
+    home = LeisHome.from_env()
+    configured_path = load_audit_settings(home).witness
+    if configured_path is not None:
+        return configured_path
+    kind, where = parse_target(target)
+    if kind == "sqlite":
+        path = Path(where).resolve()
+        return path.parent / f"{path.stem}-witness.jsonl"
+    return home.root / "audit-witness.jsonl"
 
 
 async def open_audit_log(
@@ -462,19 +651,31 @@ async def open_audit_log(
     writable: bool = True,
     checkpoint_every_events: int = 1000,
     checkpoint_every_seconds: float = 5.0,
+    witness_file: Path | None = None,
+    use_witness: bool = True,
+    verify_keys: bool = True,
 ) -> AuditLog:
     """Open the audit log at ``target`` (``sqlite:///path``, a path, or ``postgresql://...``).
 
     Raises ``AuditConfigError`` (a kind of ``AuditUnavailable``) for a missing or
-    corrupt key, a bad URL or a missing schema, and ``AuditUnavailable`` when the
-    database cannot be reached.
+    corrupt key, a bad URL or a missing schema, ``AuditStoreAnomaly`` when the
+    store is not the one the witness knows or its head does not authenticate, and
+    ``AuditUnavailable`` when the database cannot be reached. A writable log appends
+    its checkpoints to ``witness_file`` (default ``default_witness_file``) unless
+    ``use_witness`` is false.
     """
 
     def opened() -> AuditLog:
         store = open_store(target, create=create)
         try:
             resolved = resolve_keys(
-                store, target, content_key=content_key, signing_key=signing_key, keys=keys, key_file=key_file
+                store,
+                target,
+                content_key=content_key,
+                signing_key=signing_key,
+                keys=keys,
+                key_file=key_file,
+                check=verify_keys or writable,
             )
             return AuditLog(
                 store,
@@ -483,6 +684,9 @@ async def open_audit_log(
                 checkpoint_every_events=checkpoint_every_events,
                 checkpoint_every_seconds=checkpoint_every_seconds,
                 writable=writable,
+                witness=Witness(witness_file or default_witness_file(target))
+                if writable and use_witness
+                else None,
             )
         except BaseException:
             store.close()

@@ -9,10 +9,16 @@ are synchronous (``synchronous_commit = on`` is forced per session).
 Roles: the schema owner creates the tables and runs purges; ``grant_app_role``
 gives the broker's role only SELECT and INSERT, so it cannot UPDATE, DELETE or
 TRUNCATE audit rows. Triggers refuse UPDATE and TRUNCATE even for the owner.
+
+Inside every append transaction the writer checks that the database, the role
+and the audit tables are the ones it opened (their OIDs) and that the log id is
+unchanged; a dropped and re-created table, a restored or different database, or
+a DSN now pointing elsewhere is an ``AuditStoreAnomaly`` (fail closed, R-AUD-2).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,8 +27,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from leis.audit.errors import AuditConfigError, AuditUnavailable
+from leis.audit.errors import AuditConfigError, AuditStoreAnomaly, AuditUnavailable
 from leis.audit.store import (
+    ALL_LEGACY,
+    CONTENT_FORMAT,
     INSERT_COLUMNS,
     SCHEMA_VERSION,
     Batch,
@@ -31,6 +39,7 @@ from leis.audit.store import (
     SqlMaintenanceTx,
     checkpoint_params,
     insert_checkpoint_sql,
+    legacy_until,
     table_ddl,
 )
 
@@ -52,6 +61,13 @@ _GUARDS = [
     ),
 ]
 TABLES = ("audit_meta", "audit_event", "audit_checkpoint", "audit_gap")
+_IDENTITY = (
+    "SELECT (SELECT value FROM audit_meta WHERE key = 'log_id'), "  # noqa: S608 - constant names
+    "(SELECT oid FROM pg_database WHERE datname = current_database()), "
+    "(SELECT oid FROM pg_roles WHERE rolname = current_user), "
+    + ", ".join(f"to_regclass('{t}')::oid" for t in TABLES)
+)
+_IDENTITY_NAMES = ("log id", "database", "role", *(f"table {t}" for t in TABLES))
 
 
 def _chain_lock_key(chain_id: str) -> str:
@@ -79,9 +95,11 @@ class PostgresAuditStore(SqlAuditStore):
         self._timeout = connect_timeout
         self._writer_conn: psycopg.Connection[Any] | None = None
         self._reader_conn: psycopg.Connection[Any] | None = None
+        self._identity: tuple[Any, ...] = ()
         try:
             conn = self._writer()
             self._init_schema(conn, create)
+            self._identity = tuple(conn.execute(_IDENTITY).fetchone() or ())
         except psycopg.Error as exc:
             self.close()
             raise AuditUnavailable(
@@ -112,9 +130,9 @@ class PostgresAuditStore(SqlAuditStore):
                     for statement in (*table_ddl("BYTEA", "BIGINT"), *_GUARDS):
                         conn.execute(statement)
                     conn.execute(
-                        "INSERT INTO audit_meta (key, value) VALUES ('log_id', %s), ('schema_version', %s) "
-                        "ON CONFLICT (key) DO NOTHING",
-                        (str(uuid.uuid4()), SCHEMA_VERSION),
+                        "INSERT INTO audit_meta (key, value) VALUES ('log_id', %s), ('schema_version', %s), "
+                        "('content_format', %s) ON CONFLICT (key) DO NOTHING",
+                        (str(uuid.uuid4()), SCHEMA_VERSION, CONTENT_FORMAT),
                     )
             except psycopg.errors.InsufficientPrivilege as exc:
                 raise AuditConfigError(
@@ -127,6 +145,24 @@ class PostgresAuditStore(SqlAuditStore):
                 f"{_safe_dsn(self.dsn)}: not a LEIS audit database of schema version {SCHEMA_VERSION}"
             )
         self.log_id = str(rows["log_id"])
+        legacy = legacy_until(rows)
+        if legacy is None and create:
+            legacy = self._mark_content_format(conn)
+        self.legacy_content_until_us = ALL_LEGACY if legacy is None else legacy
+
+    def _mark_content_format(self, conn: psycopg.Connection[Any]) -> int | None:
+        """Upgrade a log written before content format 2 (needs INSERT on audit_meta: the owner)."""
+        until = time.time_ns() // 1000
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO audit_meta (key, value) VALUES ('content_format', %s), "
+                    "('legacy_content_until_us', %s) ON CONFLICT (key) DO NOTHING",
+                    (CONTENT_FORMAT, str(until)),
+                )
+        except psycopg.errors.InsufficientPrivilege:
+            return None
+        return until
 
     def grant_app_role(self, role: str) -> None:
         """Give ``role`` (the broker's) SELECT and INSERT only; run as the schema owner."""
@@ -161,6 +197,7 @@ class PostgresAuditStore(SqlAuditStore):
             conn = self._writer()
             with conn.transaction(), conn.cursor() as cursor:
                 cursor.execute(_LOCK, (_chain_lock_key(chain_id),))
+                self._check_identity(cursor)
 
                 def run(query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
                     return cursor.execute(query, tuple(params)).fetchall()
@@ -175,6 +212,22 @@ class PostgresAuditStore(SqlAuditStore):
         except (psycopg.OperationalError, psycopg.InterfaceError):
             self._drop_writer()
             raise
+
+    def _check_identity(self, cursor: psycopg.Cursor[Any]) -> None:
+        try:
+            with cursor.connection.transaction():  # a savepoint: a missing table must not poison the batch
+                now = tuple(cursor.execute(_IDENTITY).fetchone() or ())
+        except psycopg.errors.UndefinedTable as exc:
+            raise AuditStoreAnomaly(
+                "STORE_REPLACED", f"{_safe_dsn(self.dsn)}: an audit table is gone ({_brief(exc)})"
+            ) from exc
+        changed = [name for name, a, b in zip(_IDENTITY_NAMES, self._identity, now, strict=False) if a != b]
+        if changed or len(now) != len(self._identity):
+            raise AuditStoreAnomaly(
+                "STORE_REPLACED",
+                f"{_safe_dsn(self.dsn)}: the audit store is not the one opened "
+                f"({', '.join(changed) or 'shape'} changed): database, role or table replaced",
+            )
 
     def _drop_writer(self) -> None:
         if self._writer_conn is not None:

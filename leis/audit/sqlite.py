@@ -1,14 +1,20 @@
 """The embedded audit store (R-AUD-7): one SQLite file in WAL mode with fully synchronous commits.
 
 ``BEGIN IMMEDIATE`` takes SQLite's write lock before the chain head is read, so a
-second process appending to the same file (``leis audit purge`` recording its
-PURGE event) cannot fork a chain. Triggers refuse UPDATE: rows are append-only
-and only a purge deletes them.
+second process appending to the same file cannot fork a chain. Triggers refuse
+UPDATE: rows are append-only and only a purge deletes them.
+
+SQLite keeps writing to a file that was unlinked or replaced under it, so before
+and after every commit the writer compares the device and inode of the database
+and its WAL with those it opened, and the log id in the file with the one it read
+(R-AUD-2): any difference is an ``AuditStoreAnomaly`` and the log fails closed.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from leis.audit.chain import CHAIN_COLUMNS
-from leis.audit.errors import AuditConfigError, AuditUnavailable
+from leis.audit.errors import AuditConfigError, AuditStoreAnomaly, AuditUnavailable
 from leis.audit.store import (
+    ALL_LEGACY,
+    CONTENT_FORMAT,
     PAGE_ROWS,
     SCHEMA_VERSION,
     Batch,
@@ -27,6 +35,7 @@ from leis.audit.store import (
     checkpoint_params,
     insert_checkpoint_sql,
     insert_events_sql,
+    legacy_until,
     table_ddl,
 )
 
@@ -37,6 +46,14 @@ _APPEND_ONLY = [
     "BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END"
     for table in ("audit_event", "audit_checkpoint", "audit_gap")
 ]
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _tolerant_text(raw: bytes) -> str:
@@ -58,12 +75,15 @@ class SqliteAuditStore(SqlAuditStore):
                 raise AuditUnavailable(
                     f"{path.parent}: cannot create the audit directory ({exc.strerror})"
                 ) from exc
+        self._create = create
         try:
             self._writer = self._connect()
             self._init_schema()
         except sqlite3.Error as exc:
             raise AuditUnavailable(f"{path}: cannot open the audit database ({exc})") from exc
         self._reader_conn: sqlite3.Connection | None = None
+        self._db_id = _file_id(str(path))
+        self._wal_id = _file_id(f"{path}-wal")
 
     def _connect(self, *, tolerant: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -89,8 +109,8 @@ class SqliteAuditStore(SqlAuditStore):
                     conn.execute(statement)
                 conn.execute(
                     "INSERT OR IGNORE INTO audit_meta (key, value) "
-                    "VALUES ('log_id', ?), ('schema_version', ?)",
-                    (str(uuid.uuid4()), SCHEMA_VERSION),
+                    "VALUES ('log_id', ?), ('schema_version', ?), ('content_format', ?)",
+                    (str(uuid.uuid4()), SCHEMA_VERSION, CONTENT_FORMAT),
                 )
                 conn.execute("COMMIT")
             except BaseException:
@@ -102,6 +122,16 @@ class SqliteAuditStore(SqlAuditStore):
                 f"{self.path}: not a LEIS audit database of schema version {SCHEMA_VERSION}"
             )
         self.log_id = str(rows["log_id"])
+        legacy = legacy_until(rows)
+        if legacy is None and self._create:
+            # A log written before content format 2: mark from when on every event binds its metadata.
+            legacy = time.time_ns() // 1000
+            conn.execute(
+                "INSERT OR IGNORE INTO audit_meta (key, value) VALUES ('content_format', ?), "
+                "('legacy_content_until_us', ?)",
+                (CONTENT_FORMAT, str(legacy)),
+            )
+        self.legacy_content_until_us = ALL_LEGACY if legacy is None else legacy
 
     # ---------------------------------------------------------------- hooks
 
@@ -136,10 +166,33 @@ class SqliteAuditStore(SqlAuditStore):
 
     # ---------------------------------------------------------------- writing
 
+    def check_identity(self) -> None:
+        """``AuditStoreAnomaly`` when the database or WAL file is no longer the one opened."""
+        for what, path, opened in (
+            ("database", str(self.path), self._db_id),
+            ("WAL", f"{self.path}-wal", self._wal_id),
+        ):
+            if opened is None:
+                continue
+            now = _file_id(path)
+            if now != opened:
+                state = "was deleted" if now is None else "was replaced by another file"
+                raise AuditStoreAnomaly(
+                    "FILE_REPLACED",
+                    f"the audit {what} file {path} {state} while the broker held it open; "
+                    "nothing written from now on would survive a restart",
+                )
+
     def append_batch(self, chain_id: str, build: Callable[[Head], Batch]) -> None:
+        self.check_identity()
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
+            found = conn.execute("SELECT value FROM audit_meta WHERE key = 'log_id'").fetchone()
+            if found is None or found[0] != self.log_id:
+                raise AuditStoreAnomaly(
+                    "STORE_REPLACED", f"the audit database {self.path} no longer holds log {self.log_id}"
+                )
             head = self._head_from(chain_id, lambda sql, params: conn.execute(sql, tuple(params)).fetchall())
             batch = build(head)
             conn.executemany(_INSERT_EVENT, batch.rows)
@@ -150,6 +203,10 @@ class SqliteAuditStore(SqlAuditStore):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if self._wal_id is None:
+            self._wal_id = _file_id(f"{self.path}-wal")
+        # Unlinked during the commit: the batch went to a file nobody will read again.
+        self.check_identity()
 
     @contextmanager
     def maintenance(self, chain_id: str) -> Iterator[SqlMaintenanceTx]:

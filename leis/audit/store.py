@@ -23,6 +23,12 @@ from leis.audit.chain import CHAIN_COLUMNS, META_COLUMNS, Checkpoint, Gap, genes
 from leis.audit.model import EventRow
 
 SCHEMA_VERSION = "1"
+# audit_meta ``content_format``: "2" once every new event binds its metadata as AES-GCM
+# associated data. A log created before then also holds ``legacy_content_until_us``:
+# events older than that may carry format 1 (only the event id bound). See README "Upgrading".
+CONTENT_FORMAT = "2"
+NO_LEGACY = 0
+ALL_LEGACY = 2**63 - 1
 PAGE_ROWS = 5000
 HOLD_COLUMNS = ("agency_id", "user_id", "event_id", "trace_id")
 # Metadata indexes (R-AUD-3): never on content.
@@ -130,6 +136,19 @@ class MaintenanceTx(ABC):
         """Record a signed purge boundary."""
 
 
+def _text(value: object) -> str:
+    """A text column as read; anything else (tampered type) becomes a marker that fails checks."""
+    return value if isinstance(value, str) else f"<{type(value).__name__}>"
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def _bytes(value: object) -> bytes:
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else b""
+
+
 def _row_to_event(row: Sequence[Any]) -> EventRow:
     values = dict(zip(ROW_COLUMNS, row, strict=True))
     for name in ("query_categories", "source_systems", "disclosed_record_ids", "released_fields"):
@@ -143,6 +162,20 @@ class AuditStore(ABC):
     """One audit database: events, checkpoints, purge gaps and the log id."""
 
     log_id: str
+    # Events with event_time_us below this may hold format-1 content (see CONTENT_FORMAT).
+    legacy_content_until_us: int = NO_LEGACY
+
+    @property
+    def content_format_ready(self) -> bool:
+        """Whether the log is marked for content format 2 (a writer needs it)."""
+        return self.legacy_content_until_us != ALL_LEGACY
+
+    def check_identity(self) -> None:  # noqa: B027 - optional hook; SQLite checks its files
+        """Raise ``AuditStoreAnomaly`` when the store is no longer the one opened (cheap; per batch)."""
+
+    @abstractmethod
+    def recent_key_ids(self, limit: int = 50) -> tuple[list[str], list[Checkpoint]]:
+        """Content key ids of the newest events and the newest checkpoints."""
 
     @abstractmethod
     def append_batch(self, chain_id: str, build: Callable[[Head], Batch]) -> None:
@@ -157,8 +190,8 @@ class AuditStore(ABC):
         """Every chain with events, checkpoints or gaps, sorted."""
 
     @abstractmethod
-    def iter_chain(self, chain_id: str) -> Iterator[tuple[Any, ...]]:
-        """The chain's events by seq as ``CHAIN_COLUMNS`` tuples (content included)."""
+    def iter_chain(self, chain_id: str, after_seq: int = -(2**62)) -> Iterator[tuple[Any, ...]]:
+        """The chain's events after ``after_seq``, by seq, as ``CHAIN_COLUMNS`` tuples (content included)."""
 
     @abstractmethod
     def checkpoints(self, chain_id: str) -> list[Checkpoint]:
@@ -256,8 +289,8 @@ class SqlAuditStore(AuditStore):
         best = Head(0, genesis(self.log_id, chain_id))
         for sql in (event_sql, gap_sql):
             rows = run(self._q(sql), (chain_id,))
-            if rows and rows[0][0] > best.seq:
-                best = Head(int(rows[0][0]), bytes(rows[0][1]))
+            if rows and _int(rows[0][0]) > best.seq:
+                best = Head(_int(rows[0][0]), _bytes(rows[0][1]))
         return best
 
     def head(self, chain_id: str) -> Head:
@@ -278,14 +311,18 @@ class SqlAuditStore(AuditStore):
             (chain_id, after_seq),
         )
 
-    def iter_chain(self, chain_id: str) -> Iterator[tuple[Any, ...]]:
-        after = -(2**62)
+    def iter_chain(self, chain_id: str, after_seq: int = -(2**62)) -> Iterator[tuple[Any, ...]]:
+        after = after_seq
         while True:
             page = self._chain_page(chain_id, after)
             yield from page
             if len(page) < PAGE_ROWS:
                 return
-            after = int(page[-1][2])
+            # A tampered seq of another type must not stall or crash the walk.
+            seqs = [r[2] for r in page if isinstance(r[2], int) and not isinstance(r[2], bool)]
+            if not seqs or max(seqs) <= after:
+                return
+            after = max(seqs)
 
     def checkpoints(self, chain_id: str) -> list[Checkpoint]:
         rows = self._read(
@@ -294,7 +331,8 @@ class SqlAuditStore(AuditStore):
             (chain_id,),
         )
         return [
-            Checkpoint(str(c), int(s), bytes(h), int(t), str(k), bytes(sig)) for c, s, h, t, k, sig in rows
+            Checkpoint(_text(c), _int(s), _bytes(h), _int(t), _text(k), _bytes(sig))
+            for c, s, h, t, k, sig in rows
         ]
 
     def gaps(self, chain_id: str) -> list[Gap]:
@@ -304,7 +342,7 @@ class SqlAuditStore(AuditStore):
             (chain_id,),
         )
         return [
-            Gap(str(c), int(f), int(la), bytes(p), bytes(h), str(pid), int(t), str(k), bytes(sig))
+            Gap(_text(c), _int(f), _int(la), _bytes(p), _bytes(h), _text(pid), _int(t), _text(k), _bytes(sig))
             for c, f, la, p, h, pid, t, k, sig in rows
         ]
 
@@ -389,7 +427,20 @@ class SqlAuditStore(AuditStore):
     def latest_key_ids(self) -> LatestKeys:
         event = self._read("SELECT key_id FROM audit_event ORDER BY event_time_us DESC LIMIT 1")
         checkpoint = self._read("SELECT key_id FROM audit_checkpoint ORDER BY time_us DESC LIMIT 1")
-        return LatestKeys(str(event[0][0]) if event else "", str(checkpoint[0][0]) if checkpoint else "")
+        return LatestKeys(_text(event[0][0]) if event else "", _text(checkpoint[0][0]) if checkpoint else "")
+
+    def recent_key_ids(self, limit: int = 50) -> tuple[list[str], list[Checkpoint]]:
+        """Key ids of the newest events and the newest checkpoints (a wrong key versus tampering)."""
+        events = self._read(f"SELECT key_id FROM audit_event ORDER BY event_time_us DESC LIMIT {int(limit)}")  # noqa: S608
+        rows = self._read(
+            "SELECT chain_id, seq, event_hash, time_us, key_id, signature FROM audit_checkpoint "  # noqa: S608
+            f"ORDER BY time_us DESC LIMIT {int(limit)}"
+        )
+        checkpoints = [
+            Checkpoint(_text(c), _int(s), _bytes(h), _int(t), _text(k), _bytes(sig))
+            for c, s, h, t, k, sig in rows
+        ]
+        return [_text(r[0]) for r in events], checkpoints
 
 
 class SqlMaintenanceTx(MaintenanceTx):
@@ -521,3 +572,14 @@ def table_ddl(blob: str, bigint: str) -> list[str]:
 def holds_summary(holds: LegalHolds) -> Mapping[str, int]:
     """How many holds of each kind (recorded in the PURGE event, without the values)."""
     return {column: len(values) for column, values in holds.by_column().items()}
+
+
+def legacy_until(meta: Mapping[str, str]) -> int | None:
+    """``legacy_content_until_us`` from audit_meta rows; None when the log still needs its upgrade marker."""
+    if meta.get("content_format") != CONTENT_FORMAT:
+        return None
+    raw = meta.get("legacy_content_until_us", "0")
+    try:
+        return int(raw)
+    except ValueError:
+        return ALL_LEGACY

@@ -5,19 +5,47 @@ Per chain, in seq order: each event's content must match its digest, its
 recompute from its metadata, and every checkpoint must be validly signed by a
 trusted key and match the recomputed hash at its seq. A checkpoint beyond the
 end of the chain means events were cut from the tail; a missing seq means an
-event was deleted or the rows were reordered. An optional *witness* (heads seen
-by an earlier run) catches a tail cut together with its checkpoints.
+event was deleted or the rows were reordered.
+
+With the content key (``AuditKeys``) every event's content is also authenticated:
+AES-GCM with the event's hashed metadata as associated data, so a row forged with
+the public chain recipe is named at its seq. With the public key alone
+(``PublicKeys``) everything else is checked. The *witness* (``leis.audit.witness``)
+catches a tail cut together with its checkpoints, a replaced store and a row
+appended to a chain after its writer's closing checkpoint.
+
+Malformed data (a changed column type, NULL, a bad length) is reported as a
+problem at its event, never raised.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from leis.audit.chain import EVENT_PREFIX, N_META, Checkpoint, Gap, encode_json, genesis
-from leis.audit.crypto import AuditKeys
-from leis.audit.store import AuditStore
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from leis.audit.chain import (
+    CHAIN_COLUMNS,
+    EVENT_PREFIX,
+    META_COLUMNS,
+    N_META,
+    Checkpoint,
+    Gap,
+    encode_json,
+    genesis,
+)
+from leis.audit.crypto import AAD_V2_PREFIX, NONCE_BYTES, AuditKeys, PublicKeys
+from leis.audit.errors import AuditConfigError
+from leis.audit.store import AuditStore, Head
+from leis.audit.witness import WitnessState
+
+LOG_LEVEL = "(log)"
+_INT_COLUMNS = frozenset({"seq", "event_time_us", "disclosed_count"})
+_HASH_COLUMNS = ("content_digest", "prev_hash", "hash")
 
 
 @dataclass(frozen=True)
@@ -54,6 +82,10 @@ class VerifyReport:
     """The outcome of a verification: intact, or the first break of each broken chain."""
 
     events_checked: int = 0
+    content_authenticated: int = 0
+    legacy_content: int = 0
+    content_checked: bool = False
+    witness_checked: bool = False
     checkpoints_checked: int = 0
     gaps_checked: int = 0
     chains: dict[str, ChainStatus] = field(default_factory=dict)
@@ -70,29 +102,109 @@ class VerifyReport:
 
 
 def verify_store(
-    store: AuditStore, keys: AuditKeys, *, witness: Mapping[str, tuple[int, str]] | None = None
+    store: AuditStore,
+    keys: AuditKeys | PublicKeys,
+    *,
+    witness: WitnessState | Mapping[str, tuple[int, str]] | None = None,
 ) -> VerifyReport:
-    """Verify every chain of ``store``; ``witness`` maps chain → (seq, hash hex) seen before."""
-    report = VerifyReport()
-    witness = witness or {}
-    chains = sorted(set(store.chain_ids()) | set(witness))
+    """Verify every chain of ``store``.
+
+    ``keys``: ``AuditKeys`` also authenticates every event's content; ``PublicKeys``
+    checks everything else. ``witness``: a ``WitnessState`` read from the witness file,
+    or a plain chain → (seq, hash hex) map of heads seen before.
+    """
+    report = VerifyReport(content_checked=isinstance(keys, AuditKeys))
+    heads: Mapping[str, tuple[int, str]] = {}
+    closed: set[str] = set()
+    if isinstance(witness, WitnessState):
+        report.witness_checked = True
+        heads = witness.heads()
+        closed = {c for c, w in witness.chains.items() if w.closed and w.latest is not None}
+        report.problems.extend(_witness_problems(store, keys, witness))
+    elif witness:
+        report.witness_checked = True
+        heads = witness
+    chains = sorted(set(store.chain_ids()) | set(heads))
     for chain in chains:
         status = ChainStatus()
-        problem = _verify_chain(store, keys, chain, report=report, status=status, seen=witness.get(chain))
+        problem = _verify_chain(
+            store,
+            keys,
+            chain,
+            report=report,
+            status=status,
+            seen=heads.get(chain),
+            closed=chain in closed,
+        )
         report.chains[chain] = status
         if problem is not None:
             report.problems.append(problem)
     return report
 
 
+def _witness_problems(
+    store: AuditStore, keys: AuditKeys | PublicKeys, witness: WitnessState
+) -> list[Problem]:
+    if witness.log_id != store.log_id:
+        return [
+            Problem(
+                LOG_LEVEL,
+                0,
+                f"the witness records audit log {witness.log_id} but the store is log {store.log_id}: "
+                "the audit store was replaced",
+            )
+        ]
+    problems = [
+        Problem(LOG_LEVEL, line, f"witness line {line} is malformed: the witness was altered or torn")
+        for line in witness.malformed_lines
+    ]
+    for chain, seen in sorted(witness.chains.items()):
+        latest = seen.latest
+        if latest is None or not latest.key_id:  # heads-only witness of an older release: nothing signed
+            continue
+        bad = keys.check_signature(latest.key_id, latest.signature, latest.signed_payload(store.log_id))
+        if bad is not None:
+            problems.append(Problem(chain, latest.seq, f"witness checkpoint {bad}: the witness was altered"))
+    return problems
+
+
+def _iter_rows(store: AuditStore, chain: str) -> Iterator[tuple[Any, ...]]:
+    yield from store.iter_chain(chain)
+
+
+def _malformed(row: tuple[Any, ...]) -> str | None:
+    """What is malformed in a row (type, NULL, length), or None when every value is well-formed."""
+    for name, value in zip(CHAIN_COLUMNS, row, strict=False):
+        if value is None:
+            return f"column {name} is NULL"
+        if name in _INT_COLUMNS:
+            if not isinstance(value, int) or isinstance(value, bool):
+                return f"column {name} holds {type(value).__name__} where an integer belongs: type changed"
+        elif name in META_COLUMNS:
+            if not isinstance(value, str):
+                return f"column {name} holds {type(value).__name__} where text belongs: type changed"
+            if name != "event_id" and any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+                return f"column {name} is not valid UTF-8: encoding altered"
+        elif not isinstance(value, bytes | bytearray | memoryview):
+            return f"column {name} holds {type(value).__name__} where bytes belong: type changed"
+        elif name in _HASH_COLUMNS and len(value) != 32:
+            return f"column {name} is {len(value)} bytes long, not 32: truncated or padded"
+        elif name == "content" and len(value) < NONCE_BYTES + 16:
+            return f"column content is {len(value)} bytes long: too short for AES-GCM content"
+    if len(row) != len(CHAIN_COLUMNS):
+        return "row has the wrong number of columns"
+    return None
+
+
 def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for speed
     store: AuditStore,
-    keys: AuditKeys,
+    keys: AuditKeys | PublicKeys,
     chain: str,
     *,
     report: VerifyReport,
     status: ChainStatus,
     seen: tuple[int, str] | None,
+    closed: bool = False,
 ) -> Problem | None:
     log_id = store.log_id
     problems: list[Problem] = []
@@ -106,8 +218,14 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
     sha256 = hashlib.sha256
     encode = encode_json
     checked = 0
+    authenticated = 0
+    legacy = 0
     last_checkpoint = 0
     broken: Problem | None = None
+    aead: dict[str, AESGCM] | None = keys._aead if isinstance(keys, AuditKeys) else None  # type: ignore[attr-defined]
+    legacy_until = store.legacy_content_until_us
+    aad_prefix = AAD_V2_PREFIX
+    nonce_bytes = NONCE_BYTES
 
     def cross_gaps() -> Problem | None:
         nonlocal prev, expected, gap_index
@@ -127,50 +245,98 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
             gap_index += 1
         return None
 
-    for row in store.iter_chain(chain):
-        broken = cross_gaps()
-        if broken is not None:
-            break
-        seq = row[2]
-        if stop_at is not None and seq > stop_at:
-            break
-        if seq != expected:
-            broken = Problem(
-                chain,
-                expected,
-                f"event seq {expected} is missing (the next stored event is seq {seq}): "
-                "deleted, renumbered or reordered",
-            )
-            break
-        digest = row[N_META]
-        if sha256(row[N_META + 3]).digest() != digest:
-            broken = Problem(
-                chain, seq, "content does not match its digest: content or digest altered", row[0]
-            )
-            break
-        if row[N_META + 1] != prev:
-            broken = Problem(
-                chain,
-                seq,
-                "prev_hash does not link to the previous event: an event was altered, inserted or removed",
-                row[0],
-            )
-            break
-        current = sha256(EVENT_PREFIX + encode(row[:N_META]).encode("ascii") + digest + prev).digest()
-        if current != row[N_META + 2]:
-            broken = Problem(chain, seq, "hash mismatch: metadata, content digest or hash altered", row[0])
-            break
-        checkpoint = checkpoints.get(seq)
-        if checkpoint is not None:
-            if checkpoint.event_hash != current:
+    def named(row: tuple[Any, ...], seq: int, problem: str) -> Problem:
+        """The problem at a row, preferring a malformed value over its consequence."""
+        bad = _malformed(row)
+        event_id = row[0] if isinstance(row[0], str) else ""
+        return Problem(chain, seq, bad or problem, event_id)
+
+    for row in _iter_rows(store, chain):
+        try:
+            broken = cross_gaps()
+            if broken is not None:
+                break
+            seq = row[2]
+            if stop_at is not None and seq > stop_at:
+                break
+            if seq != expected:
+                bad = _malformed(row)
                 broken = Problem(
-                    chain, seq, "checkpoint does not match the chain: the log was rewritten", row[0]
+                    chain,
+                    expected,
+                    f"the next stored event (seq {seq!r}) is malformed: {bad}"
+                    if bad
+                    else f"event seq {expected} is missing (the next stored event is seq {seq}): "
+                    "deleted, renumbered or reordered",
                 )
                 break
-            last_checkpoint = seq
-        if seen is not None and seen[0] == seq and seen[1] != current.hex():
+            digest = row[N_META]
+            content = row[N_META + 3]
+            if sha256(content).digest() != digest:
+                broken = named(row, seq, "content does not match its digest: content or digest altered")
+                break
+            if row[N_META + 1] != prev:
+                broken = named(
+                    row,
+                    seq,
+                    "prev_hash does not link to the previous event: an event was altered, inserted "
+                    "or removed",
+                )
+                break
+            meta = encode(row[:N_META]).encode("ascii")
+            current = sha256(EVENT_PREFIX + meta + digest + prev).digest()
+            if current != row[N_META + 2]:
+                broken = named(row, seq, "hash mismatch: metadata, content digest or hash altered")
+                break
+            checkpoint = checkpoints.get(seq)
+            if checkpoint is not None:
+                if checkpoint.event_hash != current:
+                    broken = Problem(
+                        chain, seq, "checkpoint does not match the chain: the log was rewritten", row[0]
+                    )
+                    break
+                last_checkpoint = seq
+            if seen is not None and seen[0] == seq and seen[1] != current.hex():
+                broken = Problem(
+                    chain, seq, "differs from the head recorded by the witness: the log was rewritten"
+                )
+                break
+            if aead is not None:
+                cipher = aead.get(row[N_META - 1])
+                if cipher is None:
+                    broken = Problem(
+                        chain,
+                        seq,
+                        f"content is under content key {row[N_META - 1]!r}, which the keyring does not hold: "
+                        "a forged event (or a retired key is missing from the keyring)",
+                        row[0],
+                    )
+                    break
+                try:
+                    cipher.decrypt(content[:nonce_bytes], content[nonce_bytes:], aad_prefix + meta)
+                    authenticated += 1
+                except InvalidTag:
+                    if (
+                        row[3] < legacy_until
+                        and isinstance(keys, AuditKeys)
+                        and keys.legacy_authentic(row[0], row[N_META - 1], bytes(content))
+                    ):
+                        legacy += 1
+                    else:
+                        broken = named(
+                            row,
+                            seq,
+                            "content does not authenticate with its metadata under its content key: "
+                            "a forged event, or its metadata or content was altered",
+                        )
+                        break
+        except (TypeError, ValueError, AttributeError, UnicodeError, IndexError) as exc:
+            seq_here = row[2] if len(row) > 2 and isinstance(row[2], int) else expected
             broken = Problem(
-                chain, seq, "differs from the head recorded by the witness: the log was rewritten"
+                chain,
+                seq_here,
+                _malformed(row) or f"malformed row ({type(exc).__name__})",
+                row[0] if row and isinstance(row[0], str) else "",
             )
             break
         prev = current
@@ -180,7 +346,16 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
         broken = cross_gaps()
         if broken is None:
             broken = _tail_problems(chain, expected, checkpoints, gaps[gap_index:], seen)
+        if broken is None and closed and seen is not None and expected - 1 > max(seen[0], last_checkpoint):
+            broken = Problem(
+                chain,
+                seen[0] + 1,
+                f"events seq {seen[0] + 1}..{expected - 1} follow the writer's closing checkpoint "
+                "(witness) and no signature covers them: not written by the broker",
+            )
     report.events_checked += checked
+    report.content_authenticated += authenticated
+    report.legacy_content += legacy
     status.events = checked
     status.head_seq = expected - 1
     status.head_hash = prev.hex()
@@ -188,6 +363,65 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
     if broken is not None:
         problems.append(broken)
     return min(problems, key=lambda p: p.seq) if problems else None
+
+
+def verify_tail(store: AuditStore, keys: AuditKeys, chain: str, head: Head) -> Problem | None:
+    """Authenticate ``chain`` from its newest valid checkpoint (or gap, or genesis) up to ``head``.
+
+    What a writer checks before it continues a chain: links, hashes and content
+    (AES-GCM with metadata) of every event after the last signed point.
+    """
+    log_id = store.log_id
+    anchor_seq, anchor_hash = 0, genesis(log_id, chain)
+    for checkpoint in store.checkpoints(chain):
+        if anchor_seq < checkpoint.seq <= head.seq and (
+            keys.check_signature(checkpoint.key_id, checkpoint.signature, checkpoint.signed_payload(log_id))
+            is None
+        ):
+            anchor_seq, anchor_hash = checkpoint.seq, checkpoint.event_hash
+    gaps = [
+        g
+        for g in _signed_gaps(store.gaps(chain), keys, log_id, VerifyReport(), [])
+        if g.last_seq > anchor_seq
+    ]
+    for gap in gaps:
+        if gap.first_seq <= anchor_seq + 1 and gap.last_seq <= head.seq:
+            anchor_seq, anchor_hash = gap.last_seq, gap.last_hash
+    prev, expected = anchor_hash, anchor_seq + 1
+    # The anchor event is re-checked too: the head row must still be the one that was signed.
+    for row in store.iter_chain(chain, anchor_seq - 1 if anchor_seq else anchor_seq):
+        bad = _malformed(row)
+        seq = row[2] if len(row) > 2 and isinstance(row[2], int) else expected
+        if bad is not None:
+            return Problem(chain, seq, bad)
+        at_anchor = anchor_seq > 0 and seq == anchor_seq
+        if not at_anchor and (seq != expected or row[N_META + 1] != prev):
+            return Problem(
+                chain, expected, "does not continue the last signed checkpoint: inserted or removed"
+            )
+        meta = encode_json(row[:N_META]).encode("ascii")
+        digest = row[N_META]
+        current = hashlib.sha256(EVENT_PREFIX + meta + digest + row[N_META + 1]).digest()
+        if hashlib.sha256(row[N_META + 3]).digest() != digest or current != row[N_META + 2]:
+            return Problem(chain, seq, "hash mismatch: metadata, content digest or hash altered", row[0])
+        if at_anchor and current != anchor_hash:
+            return Problem(chain, seq, "does not match its signed checkpoint: altered", row[0])
+        try:
+            authentic = keys.open_sealed(row[N_META - 1], meta, bytes(row[N_META + 3])) is not None
+        except AuditConfigError:
+            authentic = False
+        if not authentic and not (
+            row[3] < store.legacy_content_until_us
+            and keys.legacy_authentic(row[0], row[N_META - 1], bytes(row[N_META + 3]))
+        ):
+            return Problem(
+                chain, seq, "content does not authenticate under the content key: a forged event", row[0]
+            )
+        if not at_anchor:
+            prev, expected = current, seq + 1
+    if (expected - 1, prev) != (head.seq, head.hash):
+        return Problem(chain, expected, "the chain head does not continue the last signed checkpoint")
+    return None
 
 
 def _tail_problems(
@@ -218,7 +452,11 @@ def _tail_problems(
 
 
 def _signed_checkpoints(
-    checkpoints: list[Checkpoint], keys: AuditKeys, log_id: str, report: VerifyReport, problems: list[Problem]
+    checkpoints: list[Checkpoint],
+    keys: AuditKeys | PublicKeys,
+    log_id: str,
+    report: VerifyReport,
+    problems: list[Problem],
 ) -> dict[int, Checkpoint]:
     valid: dict[int, Checkpoint] = {}
     for checkpoint in checkpoints:
@@ -236,7 +474,7 @@ def _signed_checkpoints(
 
 
 def _signed_gaps(
-    gaps: list[Gap], keys: AuditKeys, log_id: str, report: VerifyReport, problems: list[Problem]
+    gaps: list[Gap], keys: AuditKeys | PublicKeys, log_id: str, report: VerifyReport, problems: list[Problem]
 ) -> list[Gap]:
     valid: list[Gap] = []
     for gap in gaps:

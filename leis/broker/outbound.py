@@ -35,6 +35,7 @@ from leis.broker.hub import InterceptorFactory
 from leis.broker.identity import Principal
 from leis.broker.recording import append_or_refuse
 from leis.common.tracing import ClientSpans
+from leis.ops.metrics import Metrics
 from leis.registry.agreements import Agreement, Direction, Registry, Role
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis_api.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
@@ -115,12 +116,15 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         registry: Callable[[], Registry],
         channels: PartnerChannels,
         audit_log: AuditLog,
+        metrics: Metrics,
+        *,
         config: OutboundConfig = OutboundConfig(),
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
     ) -> None:
         self._registry = registry
         self._channels = channels
         self._audit = audit_log
+        self._metrics = metrics
         self._config = config
         self._today = today
 
@@ -241,6 +245,7 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         query = exchange.authorized.query
         stored = await append_or_refuse(
             self._audit,
+            self._metrics,
             AuditRecord(
                 event_type=event_type,
                 direction=direction,

@@ -12,6 +12,7 @@ import logging
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -148,6 +149,22 @@ def _registry_refusal_hook(audit_log: AuditLog):  # type: ignore[no-untyped-def]
     return record
 
 
+def _watch_audit(audit_log: AuditLog, health_servicer: Any, metrics: Metrics) -> None:
+    """A store anomaly closes the audit log: health NOT_SERVING, ``leis_audit_closed`` 1 (R-AUD-2)."""
+    loop = asyncio.get_running_loop()
+
+    async def not_serving() -> None:
+        for name in (*SERVED_SERVICES, ""):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def on_failure(_cause: str, _message: str) -> None:  # writer thread
+        if audit_log.failure is not None:
+            metrics.audit_closed = 1
+            loop.call_soon_threadsafe(lambda: loop.create_task(not_serving()))
+
+    audit_log.add_failure_listener(on_failure)
+
+
 async def start_broker(
     config: BrokerConfig,
     *,
@@ -202,7 +219,11 @@ async def start_broker(
     add_service(
         server,
         FederatedSearchService(
-            registry.current, partners, audit_log, OutboundConfig(deadline_ms=config.outbound_deadline_ms)
+            registry.current,
+            partners,
+            audit_log,
+            metrics,
+            config=OutboundConfig(deadline_ms=config.outbound_deadline_ms),
         ),
         federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"],
     )
@@ -228,6 +249,7 @@ async def start_broker(
     await server.start()
     for name in (*SERVED_SERVICES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    _watch_audit(audit_log, health_servicer, metrics)
     registry.start(config.registry_poll_seconds)
     metrics_address = metrics.start_server(config.metrics_port) if config.metrics_port is not None else None
     log.info("broker listening on port %d", port)

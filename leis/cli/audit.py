@@ -1,4 +1,4 @@
-"""``leis audit``: verify, purge, report, export, verify-export, search, init-key, init-db.
+"""``leis audit``: verify, purge, report, export, verify-export, search, public-key, init-key, init-db.
 
 The log is found from ``--url``, else ``audit.toml``'s ``url``, else the broker's
 ``audit_url`` (default ``$LEIS_HOME/audit.db``). Exit status: 0 success, 1 the
@@ -20,9 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from leis.audit.config import AuditSettings, load_audit_settings
-from leis.audit.crypto import AuditKeys, load_key_file, public_key_from_b64, public_key_id
+from leis.audit.crypto import (
+    AuditKeys,
+    load_key_file,
+    load_public_keys,
+    parse_public_key,
+    public_key_id,
+    public_key_pem,
+)
 from leis.audit.errors import AuditConfigError, AuditUnavailable
-from leis.audit.log import AuditLog, now_us, open_audit_log
+from leis.audit.log import AuditLog, default_chain_id, default_witness_file, now_us, open_audit_log
 from leis.audit.model import us_from_datetime
 from leis.audit.store import SearchFilter
 from leis.common.paths import LeisHome
@@ -48,18 +55,32 @@ def _url(args: argparse.Namespace, home: LeisHome, settings: AuditSettings, *, o
     return load_config(home).resolved_audit_url
 
 
-async def _open(args: argparse.Namespace, *, writable: bool = False, owner: bool = False) -> AuditLog:
+async def _open(
+    args: argparse.Namespace, *, writable: bool = False, owner: bool = False, chain_suffix: str = ""
+) -> AuditLog:
     home, settings = _settings(args)
     key_file = Path(args.key_file) if getattr(args, "key_file", None) else settings.key_file
+    url = _url(args, home, settings, owner=owner)
+    chain = (settings.chain_id or default_chain_id())[: 64 - len(chain_suffix)] + chain_suffix
     return await open_audit_log(
-        _url(args, home, settings, owner=owner),
+        url,
         key_file=key_file,
-        chain_id=settings.chain_id or None,
+        chain_id=chain,
         create=writable,
         writable=writable,
         checkpoint_every_events=settings.checkpoint_every_events,
         checkpoint_every_seconds=settings.checkpoint_every_seconds,
+        witness_file=_witness_path(args, settings, url),
+        # verify names a bad head as tampering instead of refusing to open (R-AUD-4).
+        verify_keys=writable,
     )
+
+
+def _witness_path(args: argparse.Namespace, settings: AuditSettings, url: str) -> Path:
+    explicit = getattr(args, "witness", None)
+    if explicit:
+        return Path(explicit)
+    return settings.witness or default_witness_file(url)
 
 
 def _run(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
@@ -94,17 +115,31 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from leis.audit.log import open_store
     from leis.audit.verify import verify_store
+    from leis.audit.witness import Witness
 
     async def main() -> int:
-        log = await _open(args)
-        try:
-            witness = _read_witness(Path(args.witness), log.log_id) if args.witness else None
-            started = time.perf_counter()
-            report = await log.run(lambda: verify_store(log.store, log.keys, witness=witness))
-            elapsed = time.perf_counter() - started
-        finally:
-            await log.close()
+        home, settings = _settings(args)
+        url = _url(args, home, settings)
+        witness_path = _witness_path(args, settings, url)
+        witness = Witness(witness_path).read()
+        started = time.perf_counter()
+        if args.public_key:
+            # An outside auditor: the public key only; the key file is never opened.
+            public = load_public_keys(Path(args.public_key))
+            store = await asyncio.to_thread(open_store, url, create=False)
+            try:
+                report = await asyncio.to_thread(lambda: verify_store(store, public, witness=witness))
+            finally:
+                await asyncio.to_thread(store.close)
+        else:
+            log = await _open(args)
+            try:
+                report = await log.run(lambda: verify_store(log.store, log.keys, witness=witness))
+            finally:
+                await log.close()
+        elapsed = time.perf_counter() - started
         rate = report.events_checked / elapsed if elapsed > 0 else 0.0
         if args.json:
             print(
@@ -112,6 +147,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                     {
                         "intact": report.intact,
                         "events_checked": report.events_checked,
+                        "content_authenticated": report.content_authenticated,
+                        "content_checked": report.content_checked,
+                        "witness": str(witness_path) if witness is not None else None,
                         "checkpoints_checked": report.checkpoints_checked,
                         "gaps_checked": report.gaps_checked,
                         "problems": [p.__dict__ for p in report.problems],
@@ -132,33 +170,53 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 f"{report.checkpoints_checked} checkpoints, {report.gaps_checked} purge gaps "
                 f"({rate:,.0f} events/s)"
             )
+            if report.content_checked:
+                legacy = (
+                    f" ({report.legacy_content} in the pre-upgrade format)" if report.legacy_content else ""
+                )
+                print(f"  content authenticated with the content key: {report.content_authenticated}{legacy}")
+            else:
+                print(
+                    "  public key only: content not authenticated (chain, signatures, gaps and witness are)"
+                )
+            if witness is not None:
+                print(f"  witness {witness_path}: checked")
+            else:
+                print(
+                    f"  no witness at {witness_path}: a tail cut together with its checkpoints would not show"
+                )
             for chain, status in report.chains.items():
                 print(
                     f"  chain {chain}: head seq {status.head_seq}, "
                     f"signed up to seq {status.last_checkpoint_seq}"
                     f" ({status.unanchored} after the last checkpoint)"
                 )
-        if args.witness:
-            heads = {
-                c: {"seq": s.head_seq, "hash": s.head_hash} for c, s in report.chains.items() if s.head_seq
-            }
-            body = {"log_id": log.log_id, "chains": heads}
-            _write_atomic(Path(args.witness), (json.dumps(body, indent=2) + "\n").encode())
         return 0
 
     return _run(main)
 
 
-def _read_witness(path: Path, log_id: str) -> dict[str, tuple[int, str]]:
-    if not path.exists():
-        return {}
+def _cmd_public_key(args: argparse.Namespace) -> int:
+    home, settings = _settings(args)
+    path = Path(args.key_file) if args.key_file else settings.key_file or home.root / "audit.key"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data["log_id"] != log_id:
-            raise AuditConfigError(f"{path}: witness belongs to another audit log")
-        return {str(c): (int(h["seq"]), str(h["hash"])) for c, h in data["chains"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise AuditConfigError(f"{path}: not a witness file written by `leis audit verify`") from exc
+        keys = load_key_file(path)
+        if keys.signing_key is None:
+            raise AuditConfigError(f"{path}: holds no signing key")
+    except AuditConfigError as exc:
+        print(f"leis audit: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    own = keys.signing_key_id
+    print(f"# LEIS audit signing key, key id {own}")
+    print("# give this to auditors and partners: leis audit verify --public-key FILE,")
+    print("# leis audit verify-export --public-key FILE (or --key-id " + own + ")")
+    sys.stdout.write(public_key_pem(keys.signing_key.public_key()))
+    if args.all:
+        for kid, public in sorted(keys.trusted.items()):
+            if kid != own:
+                print(f"# retired signing key, key id {kid}")
+                sys.stdout.write(public_key_pem(public))
+    return 0
 
 
 def _cmd_purge(args: argparse.Namespace) -> int:
@@ -167,15 +225,26 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     async def main() -> int:
         _, settings = _settings(args)
         days = args.retention_days or settings.retention_days
-        log = await _open(args, writable=True, owner=True)
+        as_of = None
+        if args.as_of:
+            if not args.dry_run:
+                raise ValueError("--as-of rehearses a purge: use it with --dry-run")
+            from leis.audit.review import parse_since
+
+            as_of = us_from_datetime(parse_since(args.as_of, datetime.now(UTC)))
+        # The PURGE event goes on its own chain: the broker's writer never sees a head it did not write.
+        log = await _open(args, writable=not args.dry_run, owner=True, chain_suffix=".purge")
         try:
             result = await purge(
-                log, retention=timedelta(days=days), holds=settings.holds, dry_run=args.dry_run
+                log, retention=timedelta(days=days), holds=settings.holds, dry_run=args.dry_run, now=as_of
             )
         finally:
             await log.close()
         verb = "would purge" if args.dry_run else "purged"
-        print(f"{verb} {result.total} events older than {days} days in {result.gaps} gap(s)")
+        when = f" as of {datetime.fromtimestamp(as_of / 1e6, UTC).isoformat()}" if as_of is not None else ""
+        print(f"{verb} {result.total} events older than {days} days{when} in {result.gaps} gap(s)")
+        held = sum(len(v) for v in settings.holds.by_column().values())
+        print(f"legal holds applied: {held} (see audit.toml [[audit.legal_hold]])")
         for chain, count in sorted(result.deleted.items()):
             print(f"  chain {chain}: {count}")
         if result.event is not None:
@@ -240,24 +309,46 @@ def _cmd_verify_export(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"leis audit: {args.file}: cannot read ({exc.strerror})", file=sys.stderr)
         return EXIT_ERROR
-    trusted = None
+    trusted: dict[str, Any] = {}
+    pinned = ""
     try:
         if args.public_key:
-            public = public_key_from_b64(args.public_key, "--public-key")
-            trusted = {public_key_id(public): public}
+            text = args.public_key
+            candidate = Path(text)
+            if candidate.exists():
+                trusted.update(load_public_keys(candidate).trusted)
+            else:
+                public = parse_public_key(text, "--public-key")
+                trusted[public_key_id(public)] = public
+        elif args.key_id:
+            pinned = args.key_id.strip().lower()
         else:
             home, settings = _settings(args)
             path = Path(args.key_file) if args.key_file else settings.key_file or home.root / "audit.key"
             if args.key_file or path.exists():
-                trusted = dict(load_key_file(path).trusted)
+                trusted.update(load_key_file(path).trusted)
     except AuditConfigError as exc:
         print(f"leis audit: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    check = verify_export(data, trusted)
+    if not trusted and not pinned:
+        print(
+            "leis audit: verify-export needs the signer's public key (--public-key FILE, from "
+            "`leis audit public-key`) or its pinned key id (--key-id); a key embedded in the export "
+            "proves nothing",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    check = verify_export(data, trusted or None)
+    if check.ok and pinned and check.key_id != pinned:
+        print(
+            f"EXPORT INVALID: {args.file}: signed by key {check.key_id}, not the pinned key {pinned}",
+            file=sys.stderr,
+        )
+        return EXIT_BROKEN
     if not check.ok:
         print(f"EXPORT INVALID: {args.file}: {check.problem}", file=sys.stderr)
         return EXIT_BROKEN
-    trust = "a trusted key" if check.trusted_key else "its embedded key (compare the key id out of band)"
+    trust = "a trusted key" if check.trusted_key else "the pinned key id"
     print(
         f"export valid: {check.event_count} events of agency {check.agency_id}, "
         f"signed by key {check.key_id} — {trust}"
@@ -350,12 +441,24 @@ def register_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         return parser
 
     verify = add("verify", _cmd_verify, "verify every hash chain, checkpoint and purge gap")
-    verify.add_argument("--witness", help="file of heads seen by earlier runs (checked, then updated)")
+    verify.add_argument(
+        "--witness", help="witness file (default: audit.toml witness, else beside the log / in $LEIS_HOME)"
+    )
+    verify.add_argument(
+        "--public-key",
+        help="verify with this signing public key only (PEM from `leis audit public-key`); no secret is read",
+    )
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
 
     purge = add("purge", _cmd_purge, "remove expired events not under legal hold (owner connection)")
     purge.add_argument("--retention-days", type=int, help="override audit.toml retention_days")
     purge.add_argument("--dry-run", action="store_true", help="count what would be purged")
+    purge.add_argument(
+        "--as-of", help="with --dry-run: what would go on this date (ISO date, or 30d for 30 days ago)"
+    )
+
+    public = add("public-key", _cmd_public_key, "print the signing public key (PEM) and its key id")
+    public.add_argument("--all", action="store_true", help="also the retired signing keys still trusted")
 
     report = add("report", _cmd_report, "weekly review of unusual use per agency and user")
     report.add_argument("--since", default="7d", help="start: 7d, 12h, 2w or an ISO date (default 7d)")
@@ -372,7 +475,10 @@ def register_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 
     check = sub.add_parser("verify-export", help="check a signed export file")
     check.add_argument("file", help="export file")
-    check.add_argument("--public-key", help="trusted signing public key (base64)")
+    check.add_argument(
+        "--public-key", help="the signer's public key: a PEM file from `leis audit public-key`, or base64"
+    )
+    check.add_argument("--key-id", help="accept only a signature by this key id (pinned out of band)")
     check.add_argument(
         "--key-file", help="trust the keys of this audit key file (default $LEIS_HOME/audit.key)"
     )

@@ -184,5 +184,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    asyncio.run(serve_forever(config))
+    from leis.audit import AuditUnavailable
+
+    try:
+        asyncio.run(serve_forever(config))
+    except AuditUnavailable as exc:  # one line, not a chained traceback (R-AUD-2)
+        print(
+            f"leis serve: the audit log cannot record, so the broker will not serve: {exc}", file=sys.stderr
+        )
+        return 2
     return 0

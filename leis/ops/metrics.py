@@ -7,6 +7,9 @@ Series (OpenTelemetry instruments; the Prometheus exporter adds ``_total`` and u
   ``leis_source_duration_seconds{source}``
 - ``leis_refusals_total{reason}``
 - ``leis_audit_write_duration_seconds``
+- ``leis_audit_refused_calls_total{cause}`` (calls refused because the audit log could not record;
+  ``cause`` is a code such as ``WRITE_FAILED``, ``FILE_REPLACED``, ``FOREIGN_HEAD``) and
+  ``leis_audit_closed`` (1 while the audit log is latched closed, R-AUD-2)
 - ``leis_tls_handshakes_total`` and ``leis_tls_handshake_failures_total`` (see
   :class:`HandshakeMonitor`)
 
@@ -234,6 +237,16 @@ class Metrics:
             description="Time to durably append one audit event",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
+        self._audit_refused = meter.create_counter(
+            "leis_audit_refused_calls", unit="1", description="Calls refused because audit could not record"
+        )
+        self.audit_closed = 0
+        meter.create_observable_gauge(
+            "leis_audit_closed",
+            callbacks=[lambda _options: [Observation(self.audit_closed)]],
+            unit="1",
+            description="1 while the audit log is closed by a store anomaly (every call refused)",
+        )
         meter.create_observable_counter(
             "leis_tls_handshakes",
             callbacks=[self._observe_handshakes],
@@ -277,6 +290,10 @@ class Metrics:
     def record_audit_write(self, seconds: float) -> None:
         """The time one audit append took to become durable."""
         self._audit_write.record(seconds)
+
+    def record_audit_refusal(self, cause: str) -> None:
+        """One call refused because the audit log could not record it (``cause`` is a code)."""
+        self._audit_refused.add(1, {"cause": _label(cause)})
 
     def start_server(self, port: int = 0, host: str = "127.0.0.1") -> tuple[str, int]:
         """Serve ``/metrics`` on ``host:port`` (port 0 picks one); returns the bound address."""

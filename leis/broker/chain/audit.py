@@ -124,7 +124,7 @@ class AuditInterceptor(AsyncServerInterceptor):
 
     async def _append(self, record: AuditRecord) -> StoredEvent:
         started = time.monotonic()
-        stored = await append_or_refuse(self._log, record, what="this call")
+        stored = await append_or_refuse(self._log, self._metrics, record, what="this call")
         self._metrics.record_audit_write(time.monotonic() - started)
         return stored
 
