@@ -11,6 +11,7 @@ import pytest
 from leis.common import normalize
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import records_pb2
+from leis_sim import matching as shared
 from leis_sim.sources import matching
 from leis_sim.sources.store import record_proto
 from leis_sim.synth import identifiers as ids
@@ -213,10 +214,8 @@ def test_showcase_persons_are_present_with_their_annotations(world: list[WorldEn
 
 
 def test_random_persons_never_collide_with_the_showcase(world: list[WorldEntry]) -> None:
-    showcase_keys = {
-        matching.phonetic(p) for s in SHOWCASE for p in matching.family_parts(s.person.name.last)
-    }
-    pool_keys = {matching.phonetic(p) for name in all_surnames() for p in matching.family_parts(name)}
+    showcase_keys = {shared.phonetic(p) for s in SHOWCASE for p in shared.family_parts(s.person.name.last)}
+    pool_keys = {shared.phonetic(p) for name in all_surnames() for p in shared.family_parts(name)}
     assert not showcase_keys & pool_keys
     reserved = reserved_numbers()
     showcase_subjects = {r.subject_id for s in SHOWCASE for r in s.records}

@@ -2,42 +2,63 @@
 
 Every per-source deadline, retry policy, rate limit and bound lives here, not
 in code (CONVENTIONS: fan-out deadlines and retryable codes are configuration).
-A missing file means the documented defaults; a malformed one is refused with
-a message naming the key.
+The file's schema is declared by the models below (pydantic, strict, unknown keys
+refused); a missing file means the documented defaults; a malformed one is refused
+with a message naming the file, the table and the key. A new ``[broker]`` option
+is one more field on ``BrokerSettings``.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from leis.common.paths import LeisHome
 
 SOURCE_NAMES = ("eid", "tecs", "photos")
 # Below the Linux ephemeral range (32768-60999), so an outgoing connection can never hold them.
 DEFAULT_PORTS = {"broker": 7051, "eid": 7061, "tecs": 7062, "photos": 7063}
-# Keys where 0 means something ("pick a free port").
-ZERO_ALLOWED = frozenset({"metrics_port"})
-RETRYABLE_CHOICES = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED", "ABORTED"})
+
+RetryableCode = Literal["UNAVAILABLE", "RESOURCE_EXHAUSTED", "ABORTED"]
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+def _default_address(name: str) -> str:
+    return f"127.0.0.1:{DEFAULT_PORTS[name]}"
 
 
 class ConfigError(ValueError):
     """A configuration file is malformed; the message names the file and key."""
 
 
-@dataclass(frozen=True)
-class SourceConfig:
-    """How the broker reaches one source system."""
+class _Schema(BaseModel):
+    """Frozen, strict (no "3" for 3, no true for 1), unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class SourceSettings(_Schema):
+    """One ``[sources.<name>]`` table: how the broker reaches that source system."""
+
+    address: str
+    deadline_ms: PositiveInt = 1500
+    max_attempts: Annotated[int, Field(gt=0, le=5)] = 2
+    # TOML arrays arrive as lists; the items are still checked one by one.
+    retryable_codes: Annotated[tuple[RetryableCode, ...], Field(strict=False)] = ("UNAVAILABLE",)
+    max_records: PositiveInt = 100
+
+
+class SourceConfig(SourceSettings):
+    """How the broker reaches one source system, by name."""
 
     name: str
-    address: str
-    deadline_ms: int = 1500
-    max_attempts: int = 2
-    retryable_codes: tuple[str, ...] = ("UNAVAILABLE",)
-    max_records: int = 100
 
     def service_config_json(self) -> str:
         """The gRPC service config carrying this source's retry policy."""
@@ -58,32 +79,53 @@ class SourceConfig:
         return json.dumps(policy)
 
 
-@dataclass(frozen=True)
-class RateLimitConfig:
-    """Token-bucket rate limits per end user and per agency (R-Q-2, R-SEC-3)."""
+class RateLimitConfig(_Schema):
+    """The ``[rate_limits]`` table: token buckets per end user and per agency (R-Q-2, R-SEC-3)."""
 
-    user_per_minute: float = 120.0
-    user_burst: int = 20
-    agency_per_minute: float = 6000.0
-    agency_burst: int = 500
+    user_per_minute: PositiveFloat = 120.0
+    user_burst: PositiveInt = 20
+    agency_per_minute: PositiveFloat = 6000.0
+    agency_burst: PositiveInt = 500
 
 
-@dataclass(frozen=True)
-class BrokerConfig:
+class BrokerSettings(_Schema):
+    """The ``[broker]`` table."""
+
+    listen: str = f"127.0.0.1:{DEFAULT_PORTS['broker']}"
+    max_results: Annotated[int, Field(gt=0, le=100)] = 25
+    max_request_bytes: PositiveInt = 64 * 1024
+    max_concurrent_rpcs: PositiveInt = 256
+    grace_seconds: PositiveFloat = 5.0
+    audit_url: str = ""
+    registry_poll_seconds: PositiveFloat = 1.0
+    outbound_deadline_ms: PositiveInt = 2000
+    # Prometheus /metrics on 127.0.0.1; None (not expressible in the file) disables it, 0 picks a free port.
+    metrics_port: Annotated[int, Field(ge=0)] | None = 9464
+
+
+class _Sources(_Schema):
+    """The ``[sources]`` table: one table per source, each starting from its defaults."""
+
+    eid: SourceSettings = SourceSettings(address=_default_address("eid"))
+    tecs: SourceSettings = SourceSettings(address=_default_address("tecs"))
+    photos: SourceSettings = SourceSettings(address=_default_address("photos"))
+
+
+class _ConfigFile(_Schema):
+    """The whole ``config.toml``."""
+
+    broker: BrokerSettings = BrokerSettings()
+    rate_limits: RateLimitConfig = RateLimitConfig()
+    sources: _Sources = _Sources()
+
+
+class BrokerConfig(BrokerSettings):
     """Everything ``leis serve`` needs, resolved against the LEIS home directory."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
     home: LeisHome
-    listen: str = f"127.0.0.1:{DEFAULT_PORTS['broker']}"
-    max_results: int = 25
-    max_request_bytes: int = 64 * 1024
-    max_concurrent_rpcs: int = 256
-    grace_seconds: float = 5.0
-    audit_url: str = ""
-    registry_poll_seconds: float = 1.0
-    outbound_deadline_ms: int = 2000
-    # Prometheus /metrics on 127.0.0.1; None disables it, 0 picks a free port.
-    metrics_port: int | None = 9464
-    rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
+    rate_limits: RateLimitConfig = RateLimitConfig()
     sources: tuple[SourceConfig, ...] = ()
 
     @property
@@ -108,95 +150,77 @@ class BrokerConfig:
 
 def default_sources() -> tuple[SourceConfig, ...]:
     """The three development sources on their default loopback ports."""
-    return tuple(SourceConfig(name=n, address=f"127.0.0.1:{DEFAULT_PORTS[n]}") for n in SOURCE_NAMES)
+    return tuple(SourceConfig(name=n, address=_default_address(n)) for n in SOURCE_NAMES)
 
 
 def load_config(home: LeisHome, path: Path | None = None) -> BrokerConfig:
     """Load ``config.toml`` (defaults when absent) into a frozen ``BrokerConfig``."""
     path = path or home.config
-    config = BrokerConfig(home=home, sources=default_sources())
     if not path.exists():
-        return config
+        return BrokerConfig(home=home, sources=default_sources())
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return _apply(config, data, path)
+    try:
+        parsed = _ConfigFile.model_validate(_with_source_defaults(data))
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_message(exc.errors())}") from None
+    tables = parsed.sources.model_dump()
+    sources = tuple(SourceConfig(name=n, **tables[n]) for n in SOURCE_NAMES)
+    return BrokerConfig(
+        home=home, rate_limits=parsed.rate_limits, sources=sources, **parsed.broker.model_dump()
+    )
 
 
-def _apply(config: BrokerConfig, data: dict[str, Any], path: Path) -> BrokerConfig:
-    unknown = set(data) - {"broker", "rate_limits", "sources"}
+def _with_source_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """The file's tables, each known ``[sources.<name>]`` starting from that source's address."""
+    tables = data.get("sources")
+    if not isinstance(tables, Mapping):
+        return data
+    filled = dict(tables)
+    for name in SOURCE_NAMES:
+        table = tables.get(name, {})
+        if isinstance(table, Mapping):
+            filled[name] = {"address": _default_address(name), **table}
+    return {**data, "sources": filled}
+
+
+_TYPE_NAMES = {"int_type": "int", "float_type": "float", "string_type": "str", "tuple_type": "list"}
+
+
+def _message(errors: list[ErrorDetails]) -> str:
+    """One precise message for pydantic's errors: unknown tables first, then the first error."""
+    unknown = sorted(
+        str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1
+    )
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
-    broker = data.get("broker", {})
-    allowed = {
-        "listen": str,
-        "max_results": int,
-        "max_request_bytes": int,
-        "max_concurrent_rpcs": int,
-        "grace_seconds": float,
-        "audit_url": str,
-        "registry_poll_seconds": float,
-        "outbound_deadline_ms": int,
-        "metrics_port": int,
-    }
-    updates = _typed(broker, allowed, f"{path}: [broker]")
-    if "max_results" in updates and not 1 <= updates["max_results"] <= 100:
-        raise ConfigError(f"{path}: [broker] max_results must be between 1 and 100")
-    config = replace(config, **updates)
-    if "rate_limits" in data:
-        limits = _typed(
-            data["rate_limits"],
-            {"user_per_minute": float, "user_burst": int, "agency_per_minute": float, "agency_burst": int},
-            f"{path}: [rate_limits]",
-        )
-        config = replace(config, rate_limits=replace(config.rate_limits, **limits))
-    if "sources" in data:
-        sources = []
-        for name in SOURCE_NAMES:
-            base = config.source(name)
-            table = data["sources"].get(name, {})
-            values = _typed(
-                table,
-                {
-                    "address": str,
-                    "deadline_ms": int,
-                    "max_attempts": int,
-                    "retryable_codes": list,
-                    "max_records": int,
-                },
-                f"{path}: [sources.{name}]",
-            )
-            if "retryable_codes" in values:
-                codes = tuple(values["retryable_codes"])
-                bad = [c for c in codes if c not in RETRYABLE_CHOICES]
-                if bad:
-                    raise ConfigError(f"{path}: [sources.{name}] retryable_codes: {bad} not allowed")
-                values["retryable_codes"] = codes
-            if not 1 <= values.get("max_attempts", base.max_attempts) <= 5:
-                raise ConfigError(f"{path}: [sources.{name}] max_attempts must be between 1 and 5")
-            sources.append(replace(base, **values))
-        extra = set(data["sources"]) - set(SOURCE_NAMES)
-        if extra:
-            raise ConfigError(f"{path}: unknown source(s) {sorted(extra)}")
-        config = replace(config, sources=tuple(sources))
-    return config
-
-
-def _typed(table: Any, allowed: dict[str, type], where: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table")
-    out: dict[str, Any] = {}
-    for key, raw in table.items():
-        if key not in allowed:
-            raise ConfigError(f"{where}: unknown key {key!r}")
-        kind = allowed[key]
-        value = float(raw) if kind is float and isinstance(raw, int) and not isinstance(raw, bool) else raw
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ConfigError(f"{where}: {key} must be {kind.__name__}, got {type(value).__name__}")
-        if isinstance(value, int | float) and (value < 0 or (value == 0 and key not in ZERO_ALLOWED)):
-            raise ConfigError(f"{where}: {key} must be positive")
-        out[key] = value
-    return out
+        return f"unknown section(s) {unknown}"
+    stray = sorted(
+        str(e["loc"][1])
+        for e in errors
+        if e["type"] == "extra_forbidden" and len(e["loc"]) == 2 and e["loc"][0] == "sources"
+    )
+    if stray:
+        return f"unknown source(s) {stray}"
+    error = errors[0]
+    loc, kind, value = error["loc"], error["type"], error["input"]
+    table_depth = min(len(loc), 2 if loc[0] == "sources" else 1)
+    table = "[" + ".".join(str(part) for part in loc[:table_depth]) + "]"
+    if len(loc) == table_depth:
+        return f"{table} must be a table"
+    key = str(loc[table_depth])
+    if kind == "extra_forbidden":
+        return f"{table}: unknown key {key!r}"
+    if kind == "literal_error":
+        bad = [e["input"] for e in errors if e["type"] == "literal_error" and e["loc"][:-1] == loc[:-1]]
+        return f"{table} {key}: {bad} not allowed"
+    if kind in _TYPE_NAMES:
+        return f"{table}: {key} must be {_TYPE_NAMES[kind]}, got {type(value).__name__}"
+    if kind in ("greater_than", "greater_than_equal"):
+        return f"{table}: {key} must be positive"
+    if kind == "less_than_equal":
+        return f"{table} {key} must be between 1 and {(error.get('ctx') or {})['le']}"
+    return f"{table}: {key}: {error['msg']}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from dataclasses import replace
 
 from google.protobuf.message import Message
 
@@ -175,7 +174,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"leis serve: {exc}", file=sys.stderr)
         return 2
     if args.listen:
-        config = replace(config, listen=args.listen)
+        config = config.model_copy(update={"listen": args.listen})
     for needed in (config.pki_dir, config.registry_path):
         if not needed.exists():
             print(

@@ -12,17 +12,16 @@ match score is the mean of the category scores, in [0, 1]. Pure functions over p
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import jellyfish
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
-from leis.common.normalize import identifier_criteria
-from leis_api.v1 import records_pb2, subject_pb2
+from leis.common.normalize import fold_text, identifier_criteria, identifier_key
+from leis_api.v1 import subject_pb2
+from leis_sim.matching import dob_factor, family_similarity, given_similarity, phonetic_keys
 from leis_sim.partners.data import Record
 from leis_sim.synth.partner_cast import Address
 
@@ -33,38 +32,12 @@ _FULL_NAME_THRESHOLD = 85.0
 _ADDRESS_THRESHOLD = 0.75
 _FULL_ADDRESS_THRESHOLD = 80.0
 _DESCRIPTION_THRESHOLD = 80.0
-_UNKNOWN_DOB_FACTOR = 0.85
-# Apostrophes and periods vanish ("O'Brien" = "OBrien", "St. John" = "St John"); other marks split words.
-_DROPPED_PUNCTUATION = frozenset({"'", "\u2019", "."})
+# One word of a compound family name ("Cruz" for "De la Cruz") is a weaker match.
+_FAMILY_WORD_FACTOR = 0.95
 _ZIP = re.compile(r"\b([0-9]{5})(?:-?[0-9]{4})?\b")
 
 
 # --------------------------------------------------------------------------- normalisation
-
-
-def fold(value: str) -> str:
-    """Letters and digits only, accents removed, case-folded, words joined by one space."""
-    kept = []
-    for ch in unicodedata.normalize("NFKD", value):
-        if unicodedata.category(ch).startswith("M") or ch in _DROPPED_PUNCTUATION:
-            continue
-        kept.append(ch.casefold() if ch.isalnum() else " ")
-    return " ".join("".join(kept).split())
-
-
-def identifier_key(identifier_type: int, value: str) -> str | None:
-    """``"<type>:<VALUE>"`` with separators dropped and upper-cased; alien numbers zero-padded."""
-    norm = "".join(ch for ch in value.upper() if ch.isascii() and ch.isalnum())
-    if identifier_type == records_pb2.IDENTIFIER_TYPE_ALIEN_NUMBER and norm.startswith("A"):
-        norm = "A" + norm[1:].zfill(9)
-    if identifier_type == records_pb2.IDENTIFIER_TYPE_ENCOUNTER_ID and norm.startswith("ENC"):
-        norm = norm[3:]
-    return f"{identifier_type}:{norm}" if norm else None
-
-
-def phonetic_keys(token: str) -> tuple[str, ...]:
-    """Metaphone and NYSIIS keys of one folded name token (empty keys dropped)."""
-    return tuple(k for k in (f"m:{jellyfish.metaphone(token)}", f"n:{jellyfish.nysiis(token)}") if k[2:])
 
 
 def _name_tokens(folded: str) -> list[str]:
@@ -106,7 +79,7 @@ class PartnerDataset:
         self.street_names = tuple(sorted(self._street, key=len, reverse=True))
 
     def _add(self, index: int, record: Record) -> None:
-        for token in _name_tokens(fold(record.person.last_name)):
+        for token in _name_tokens(fold_text(record.person.last_name)):
             self._last[token].append(index)
             for key in phonetic_keys(token):
                 self._phonetic[key].append(index)
@@ -118,7 +91,7 @@ class PartnerDataset:
             self._activity[activity_key(record.activity_number)].append(index)
         for address in record.addresses:
             self._postal[address.postal_code[:5]].append(index)
-            self._street[fold(address.street_name)].append(index)
+            self._street[fold_text(address.street_name)].append(index)
 
     def by_last_name(self, folded_last: str) -> set[int]:
         """Records whose last name shares a word or a phonetic key with ``folded_last``."""
@@ -196,11 +169,11 @@ def _identifier_scores(dataset: PartnerDataset, criteria: subject_pb2.Identifier
 
 
 def _incident_scores(dataset: PartnerDataset, criteria: subject_pb2.IncidentCriteria) -> dict[int, float]:
-    description = fold(criteria.activity_description)
+    description = fold_text(criteria.activity_description)
     found: dict[int, float] = {}
     for index in dataset.by_activity(activity_key(criteria.activity_number)):
         if description:
-            similarity = fuzz.partial_ratio(description, fold(dataset.records[index].offense))
+            similarity = fuzz.partial_ratio(description, fold_text(dataset.records[index].offense))
             if similarity < _DESCRIPTION_THRESHOLD:
                 continue
         found[index] = 1.0
@@ -211,7 +184,7 @@ def _name_scores(dataset: PartnerDataset, criteria: subject_pb2.NameCriteria) ->
     dob = criteria.date_of_birth.strip()
     found: dict[int, float] = {}
     if criteria.full_name.strip():
-        query_full = fold(criteria.full_name)
+        query_full = fold_text(criteria.full_name)
         candidates: set[int] = set()
         for token in query_full.split():
             candidates |= dataset.by_last_name(token)
@@ -220,7 +193,11 @@ def _name_scores(dataset: PartnerDataset, criteria: subject_pb2.NameCriteria) ->
             if score is not None:
                 found[index] = score
     else:
-        last, first, middle = fold(criteria.last_name), fold(criteria.first_name), fold(criteria.middle_name)
+        last, first, middle = (
+            fold_text(criteria.last_name),
+            fold_text(criteria.first_name),
+            fold_text(criteria.middle_name),
+        )
         for index in dataset.by_last_name(last):
             score = _name_parts_score(last, first, middle, dataset.records[index])
             if score is not None:
@@ -230,17 +207,16 @@ def _name_scores(dataset: PartnerDataset, criteria: subject_pb2.NameCriteria) ->
     narrowed: dict[int, float] = {}
     for index, score in found.items():
         held = dataset.records[index].person.date_of_birth
-        if held == dob:
-            narrowed[index] = score
-        elif not held:
-            narrowed[index] = score * _UNKNOWN_DOB_FACTOR
+        factor, exact = dob_factor(dob, held)
+        if exact or not held:  # a date of birth narrows: only the same date or an unknown one
+            narrowed[index] = score * factor
     return narrowed
 
 
 def _full_name_score(query_full: str, record: Record) -> float | None:
     person = record.person
-    with_middle = fold(person.full_name)
-    without_middle = fold(f"{person.first_name} {person.last_name}")
+    with_middle = fold_text(person.full_name)
+    without_middle = fold_text(f"{person.first_name} {person.last_name}")
     similarity = max(
         fuzz.token_sort_ratio(query_full, with_middle), fuzz.token_sort_ratio(query_full, without_middle)
     )
@@ -249,35 +225,31 @@ def _full_name_score(query_full: str, record: Record) -> float | None:
 
 def _last_name_similarity(query: str, held: str) -> float:
     query_joined, held_joined = query.replace(" ", ""), held.replace(" ", "")
-    best = JaroWinkler.similarity(query_joined, held_joined)
-    if " " in held and " " not in query:
-        # One word of a compound family name ("Cruz" for "De la Cruz") is a weaker match.
-        best = max(best, 0.95 * max(JaroWinkler.similarity(query, word) for word in held.split()))
+    held_parts = [held_joined, *held.split()] if " " in held and " " not in query else [held_joined]
+    best = family_similarity([query_joined], held_parts, _FAMILY_WORD_FACTOR)
     if best < _LAST_NAME_THRESHOLD and set(phonetic_keys(query_joined)) & set(phonetic_keys(held_joined)):
         best = _LAST_NAME_THRESHOLD
     return best
 
 
 def _first_name_similarity(query: str, held: str) -> float:
-    if not held:
-        return 0.0
-    if len(query) == 1:
-        return 0.9 if held.startswith(query) else 0.0
+    if not held or len(query) == 1:
+        return given_similarity(query, [held], 1.0)
     return JaroWinkler.similarity(query.split(maxsplit=1)[0], held.split(maxsplit=1)[0])
 
 
 def _name_parts_score(last: str, first: str, middle: str, record: Record) -> float | None:
     person = record.person
-    last_score = _last_name_similarity(last, fold(person.last_name))
+    last_score = _last_name_similarity(last, fold_text(person.last_name))
     if last_score < _LAST_NAME_THRESHOLD:
         return None
     if not first:
         return 0.85 * last_score
-    first_score = _first_name_similarity(first, fold(person.first_name))
+    first_score = _first_name_similarity(first, fold_text(person.first_name))
     if first_score < _FIRST_NAME_THRESHOLD:
         return None
     score = 0.55 * last_score + 0.45 * first_score
-    held_middle = fold(person.middle_name)
+    held_middle = fold_text(person.middle_name)
     if middle and held_middle and not held_middle.startswith(middle[0]):
         score *= 0.9
     return score
@@ -287,7 +259,7 @@ def _address_scores(dataset: PartnerDataset, criteria: subject_pb2.AddressCriter
     if criteria.full_address.strip():
         return _full_address_scores(dataset, criteria.full_address)
     postal = criteria.postal_code.strip()[:5]
-    street = fold(criteria.street_name)
+    street = fold_text(criteria.street_name)
     if postal:
         candidates: Iterable[int] = dataset.by_postal(postal)
     elif street:
@@ -297,8 +269,8 @@ def _address_scores(dataset: PartnerDataset, criteria: subject_pb2.AddressCriter
     wanted = {
         "street_number": criteria.street_number.strip().upper(),
         "street_name": street,
-        "secondary_unit": fold(criteria.secondary_unit),
-        "city": fold(criteria.city),
+        "secondary_unit": fold_text(criteria.secondary_unit),
+        "city": fold_text(criteria.city),
         "state": criteria.state.strip().upper(),
         "postal_code": postal,
     }
@@ -314,9 +286,9 @@ def _address_scores(dataset: PartnerDataset, criteria: subject_pb2.AddressCriter
 def _address_parts_score(wanted: dict[str, str], address: Address) -> float:
     held = {
         "street_number": address.street_number.upper(),
-        "street_name": fold(address.street_name),
-        "secondary_unit": fold(address.secondary_unit),
-        "city": fold(address.city),
+        "street_name": fold_text(address.street_name),
+        "secondary_unit": fold_text(address.secondary_unit),
+        "city": fold_text(address.city),
         "state": address.state.upper(),
         "postal_code": address.postal_code[:5],
     }
@@ -331,11 +303,11 @@ def _address_parts_score(wanted: dict[str, str], address: Address) -> float:
 
 def _address_line(address: Address) -> str:
     parts = (address.street_number, address.street_name, address.secondary_unit, address.city, address.state)
-    return fold(" ".join((*parts, address.postal_code)))
+    return fold_text(" ".join((*parts, address.postal_code)))
 
 
 def _full_address_scores(dataset: PartnerDataset, full_address: str) -> dict[int, float]:
-    query = fold(full_address)
+    query = fold_text(full_address)
     zip_match = _ZIP.search(full_address)
     candidates: set[int] = set()
     if zip_match is not None:

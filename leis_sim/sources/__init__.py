@@ -1,6 +1,6 @@
 """Source-system simulators: EID, TECS and the biometric photo store, each its own gRPC server.
 
-``sources.synth`` generates the synthetic data, ``sources.store`` keeps it in indexed
+``leis_sim.synth`` generates the synthetic data, ``sources.store`` keeps it in indexed
 SQLite files, ``sources.matching`` scores matches, ``sources.server`` serves
-``leis.source.v1.SourceService`` and ``sources.cli`` adds ``leis sources seed|serve``.
+``leis.source.v1.SourceService``; ``leis.cli.sources`` wires ``leis sources seed|serve``.
 """

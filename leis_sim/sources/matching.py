@@ -2,7 +2,7 @@
 
 Pure functions over plain data and protobuf messages; no I/O, no gRPC.
 
-- Names are folded for case, punctuation and diacritics (``leis.normalize.fold_name``)
+- Names are folded for case, punctuation and diacritics (``leis_sim.matching``)
   and compacted ("Al-Rashid", "al rashid" -> ``ALRASHID``). The index key of a name is its
   Metaphone code (jellyfish): "Mohammed" and "Muhammad" share ``MHMT``. A multi-word family
   name is also indexed under each word, so "Garcia" finds "Garcia Lopez".
@@ -24,7 +24,6 @@ import functools
 import re
 from dataclasses import dataclass
 
-import jellyfish
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 
@@ -32,6 +31,21 @@ from leis.common import normalize
 from leis.common.normalize import identifier_criteria
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import records_pb2, subject_pb2
+from leis_sim.matching import (
+    PARTICLES,
+    compact,
+    dob_factor,
+    family_parts,
+    family_similarity,
+    given_parts,
+    given_similarity,
+    phone_key,
+    phonetic,
+    postal_key,
+    street_key,
+    unit_key,
+    words,
+)
 
 NAME_THRESHOLD = 0.85
 FAMILY_THRESHOLD = 0.8
@@ -41,70 +55,9 @@ ADDRESS_THRESHOLD = 0.6
 DESCRIPTION_THRESHOLD = 70.0
 NON_IDENTIFIER_CAP = 0.99
 SWAPPED_NAME_FACTOR = 0.92
+PART_FACTOR = 0.97
 WEIGHTS = {"name": 1.0, "identifier": 1.0, "address": 0.6, "incident": 0.7}
 
-# Words that belong to the family name that follows them ("de la Cruz", "Al Rashid", "van Dijk").
-PARTICLES = frozenset(
-    [
-        "DE",
-        "DEL",
-        "LA",
-        "LAS",
-        "LOS",
-        "DA",
-        "DO",
-        "DOS",
-        "DAS",
-        "DI",
-        "DU",
-        "VAN",
-        "VON",
-        "DER",
-        "DEN",
-        "TER",
-        "AL",
-        "EL",
-        "BIN",
-        "BEN",
-        "IBN",
-        "ABU",
-        "BINT",
-        "LE",
-        "ST",
-    ]
-)
-# Street types dropped from the street key ("Larchmont Ave" and "Larchmont Avenue" are one street).
-STREET_SUFFIXES = frozenset(
-    [
-        "STREET",
-        "ST",
-        "AVENUE",
-        "AVE",
-        "AV",
-        "BOULEVARD",
-        "BLVD",
-        "ROAD",
-        "RD",
-        "DRIVE",
-        "DR",
-        "LANE",
-        "LN",
-        "COURT",
-        "CT",
-        "WAY",
-        "PLACE",
-        "PL",
-        "TERRACE",
-        "TER",
-        "PARKWAY",
-        "PKWY",
-        "HIGHWAY",
-        "HWY",
-        "CIRCLE",
-        "CIR",
-    ]
-)
-DIRECTIONALS = frozenset(["N", "S", "E", "W", "NE", "NW", "SE", "SW", "NORTH", "SOUTH", "EAST", "WEST"])
 _UNIT = re.compile(r"\s+(?:APT|APARTMENT|UNIT|STE|SUITE|#|NO)\s*\.?\s*([A-Z0-9-]+)$")
 _STATE_ZIP = re.compile(r"^([A-Z]{2})\s+(\d{5})(?:[- ]?\d{4})?$")
 _ZIP = re.compile(r"\b(\d{5})(?:[- ]\d{4})?\b")
@@ -119,41 +72,6 @@ IDENTIFIER_FIELDS = {
 
 
 # --------------------------------------------------------------------------- normalisation
-
-
-def compact(value: str) -> str:
-    """Upper-case letters only: "Al-Rashid" -> "ALRASHID", "José María" -> "JOSEMARIA"."""
-    return normalize.fold_name(value).replace(" ", "").upper()
-
-
-def words(value: str) -> list[str]:
-    """Upper-case folded words of a name."""
-    return normalize.fold_name(value).upper().split()
-
-
-def phonetic(value: str) -> str:
-    """The index key of a compacted name part: its Metaphone code (the name itself when empty)."""
-    return jellyfish.metaphone(value) or value
-
-
-def family_parts(last: str) -> list[str]:
-    """The compacted forms a family name is indexed and compared under (whole, then each word)."""
-    tokens = words(last)
-    whole = "".join(tokens)
-    parts = [whole] if whole else []
-    if len(tokens) > 1:
-        parts.extend(t for t in tokens if t not in PARTICLES and len(t) > 1 and t != whole)
-    return parts
-
-
-def given_parts(first: str) -> list[str]:
-    """The compacted forms a given name is indexed under (whole, then its first word)."""
-    tokens = words(first)
-    whole = "".join(tokens)
-    parts = [whole] if whole else [""]
-    if len(tokens) > 1 and tokens[0] != whole:
-        parts.append(tokens[0])
-    return parts
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -178,37 +96,6 @@ def split_full_name(full: str) -> tuple[str, str, str]:
     return tokens[0], " ".join(tokens[1:start]), " ".join(tokens[start:])
 
 
-@functools.lru_cache(maxsize=1 << 14)
-def street_key(street_name: str) -> str:
-    """A street name without its suffix or directionals: "N Larchmont Ave." -> "LARCHMONT"."""
-    tokens = normalize.fold_text(street_name).upper().split()
-    while len(tokens) > 1 and tokens[0] in DIRECTIONALS:
-        tokens.pop(0)
-    while len(tokens) > 1 and (tokens[-1] in DIRECTIONALS or tokens[-1] in STREET_SUFFIXES):
-        tokens.pop()
-    return " ".join(tokens)
-
-
-def postal_key(postal_code: str) -> str:
-    """US ZIP: the five-digit ZIP; elsewhere upper-case letters and digits."""
-    cleaned = "".join(ch for ch in postal_code.upper() if ch.isalnum())
-    if cleaned.isdigit() and len(cleaned) in (5, 9):
-        return cleaned[:5]
-    return cleaned
-
-
-def phone_key(phone: str) -> str:
-    """E.164 form of a phone number ("(520) 555-0142" -> "+15205550142")."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if phone.strip().startswith("+"):
-        return "+" + digits
-    if len(digits) == 10:
-        return "+1" + digits
-    if len(digits) == 11 and digits.startswith("1"):
-        return "+" + digits
-    return "+" + digits
-
-
 def identifier_value(identifier_type: int, value: str) -> str:
     """The stored (normalised) form of an identifying number."""
     key = normalize.identifier_key(identifier_type, value)
@@ -218,58 +105,6 @@ def identifier_value(identifier_type: int, value: str) -> str:
     if identifier_type == records_pb2.IDENTIFIER_TYPE_ENCOUNTER_ID and not normalised.startswith("ENC-"):
         normalised = "ENC-" + normalised.removeprefix("ENC")
     return normalised
-
-
-def dob_tiers(dob: str) -> list[list[str]]:
-    """Stored dates of birth compatible with ``dob``, best first, in three tiers.
-
-    The date itself and its day/month swap; dates one digit off; unknown (""). Look-ups
-    take the tiers in order, so a bounded candidate list never loses an exact date to
-    the many records of a common name whose date is unknown or mistyped.
-    """
-    exact = [dob]
-    year, month, day = dob[:4], dob[5:7], dob[8:10]
-    swapped = f"{year}-{day}-{month}"
-    if swapped != dob and normalize.iso_date(swapped) is not None:
-        exact.append(swapped)
-    typos: list[str] = []
-    for position in (0, 1, 2, 3, 5, 6, 8, 9):
-        for digit in "0123456789":
-            if digit == dob[position]:
-                continue
-            candidate = dob[:position] + digit + dob[position + 1 :]
-            parsed = normalize.iso_date(candidate)
-            if (
-                parsed is not None
-                and parsed.year >= 1880
-                and candidate not in exact
-                and candidate not in typos
-            ):
-                typos.append(candidate)
-    return [exact, typos, [""]]
-
-
-def dob_candidates(dob: str) -> list[str]:
-    """Every stored date of birth compatible with ``dob``, best first (``dob_tiers`` flattened)."""
-    return [candidate for tier in dob_tiers(dob) for candidate in tier]
-
-
-def dob_factor(query_dob: str, record_dob: str) -> tuple[float, bool]:
-    """How the date of birth scales a name score, and whether it matched exactly."""
-    if not query_dob:
-        return 0.9, False
-    if not record_dob:
-        return 0.85, False
-    if record_dob == query_dob:
-        return 1.0, True
-    if record_dob == f"{query_dob[:4]}-{query_dob[8:10]}-{query_dob[5:7]}":
-        return 0.88, False
-    if (
-        len(record_dob) == len(query_dob)
-        and sum(a != b for a, b in zip(record_dob, query_dob, strict=True)) == 1
-    ):
-        return 0.75, False
-    return 0.35, False
 
 
 # --------------------------------------------------------------------------- queries
@@ -396,7 +231,7 @@ def _address_query(criteria: subject_pb2.AddressCriteria) -> AddressQuery | None
     query = AddressQuery(
         street_number=normalize.fold_text(number).upper().replace(" ", ""),
         street=street_key(street),
-        unit=_unit_key(unit),
+        unit=unit_key(unit),
         city=normalize.fold_text(city).upper(),
         state=state.strip().upper(),
         country=criteria.country.strip().upper(),
@@ -407,13 +242,6 @@ def _address_query(criteria: subject_pb2.AddressCriteria) -> AddressQuery | None
     if not (query.street or query.postal_code or query.phone):
         return None
     return query
-
-
-def _unit_key(unit: str) -> str:
-    tokens = normalize.fold_text(unit).upper().split()
-    while tokens and tokens[0] in ("APT", "APARTMENT", "UNIT", "STE", "SUITE", "NO"):
-        tokens.pop(0)
-    return "".join(tokens).lstrip("#")
 
 
 def normalize_query(subject: subject_pb2.SubjectQuery) -> Query:
@@ -443,30 +271,11 @@ class Match:
 
 
 def _family_similarity(query_last: str, record_last: str) -> float:
-    query_parts = family_parts(query_last)
-    record_parts = family_parts(record_last)
-    if not query_parts or not record_parts:
-        return 0.0
-    best = JaroWinkler.similarity(query_parts[0], record_parts[0])
-    for q in query_parts:
-        for r in record_parts:
-            if (q, r) != (query_parts[0], record_parts[0]):
-                best = max(best, 0.97 * JaroWinkler.similarity(q, r))
-    return best
+    return family_similarity(family_parts(query_last), family_parts(record_last), PART_FACTOR)
 
 
 def _given_similarity(query_first: str, record_first: str) -> float:
-    query = query_first.replace(" ", "")
-    record = compact(record_first)
-    if not record:
-        return 0.0
-    if len(query) == 1:
-        return 0.9 if record.startswith(query) else 0.0
-    best = JaroWinkler.similarity(query, record)
-    record_words = words(record_first)
-    if len(record_words) > 1:
-        best = max(best, 0.97 * JaroWinkler.similarity(query, record_words[0]))
-    return best
+    return given_similarity(query_first.replace(" ", ""), given_parts(record_first), PART_FACTOR)
 
 
 def name_similarity(query: NameQuery, name: records_pb2.PersonName) -> tuple[float, list[str]]:
@@ -571,7 +380,7 @@ def address_similarity(query: AddressQuery, address: records_pb2.PostalAddress) 
         "postal_code": postal_key(address.postal_code),
         "city": normalize.fold_text(address.city).upper(),
         "state": address.state.upper(),
-        "unit": _unit_key(address.secondary_unit),
+        "unit": unit_key(address.secondary_unit),
     }
     for part, weight in _ADDRESS_WEIGHTS.items():
         wanted = getattr(query, part)

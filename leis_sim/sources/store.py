@@ -36,6 +36,7 @@ from pathlib import Path
 
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import records_pb2
+from leis_sim.matching import dob_tiers, family_parts, given_parts, phonetic, postal_key, street_key
 from leis_sim.sources import matching
 from leis_sim.synth.model import Name, PhotoSpec, RecordSpec
 
@@ -189,10 +190,7 @@ class SourceWriter:
                 name_rows.append((key[0], key[1], person.dob, rec))
             for identifier in person.identifiers:
                 self._rows["identifier_keys"].append((identifier.type, identifier.value, rec))
-            for address in {
-                (matching.street_key(a.street_name), matching.postal_key(a.postal_code))
-                for a in person.addresses
-            }:
+            for address in {(street_key(a.street_name), postal_key(a.postal_code)) for a in person.addresses}:
                 self._rows["address_keys"].append((address[0], address[1], rec))
             for phone in set(person.phones):
                 self._rows["phone_keys"].append((phone, rec))
@@ -408,12 +406,10 @@ class SourceStore:
 
     @staticmethod
     def _name_lookups(name: matching.NameQuery, run: _Runner) -> None:
-        family_keys = list(dict.fromkeys(matching.phonetic(p) for p in matching.family_parts(name.last)))
+        family_keys = list(dict.fromkeys(phonetic(p) for p in family_parts(name.last)))
         given_words = name.first.replace(" ", "")
         given_keys = (
-            list(dict.fromkeys(matching.phonetic(g) for g in matching.given_parts(name.first)))
-            if len(given_words) > 1
-            else []
+            list(dict.fromkeys(phonetic(g) for g in given_parts(name.first))) if len(given_words) > 1 else []
         )
         pairs = [(f, g) for f in family_keys for g in given_keys] + [
             (g, f) for f in family_keys for g in given_keys
@@ -425,7 +421,7 @@ class SourceStore:
                 for family in family_keys:
                     run("family", (family,), 0)
             return
-        tiers = matching.dob_tiers(name.dob)
+        tiers = dob_tiers(name.dob)
         if not given_keys:
             # A family name alone is too weak for a tolerant date: the date must agree (or be swapped).
             for family in family_keys:

@@ -15,12 +15,12 @@ import math
 import random
 from collections.abc import Iterator
 
-from leis_sim.sources.eid.synth import eid_records
-from leis_sim.sources.tecs.synth import IncidentChain, tecs_records
+from leis_sim.synth.eid import eid_records
 from leis_sim.synth.identifiers import NumberSource
 from leis_sim.synth.model import Counters, WorldEntry
 from leis_sim.synth.people import base_person, tecs_copy, vary
 from leis_sim.synth.showcase import RESERVED_SUBJECT_IDS, reserved_numbers, showcase_entries
+from leis_sim.synth.tecs import IncidentChain, tecs_records
 
 DEFAULT_SEED = 20190501
 CHUNK = 1000

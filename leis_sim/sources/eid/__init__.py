@@ -1,1 +1,0 @@
-"""EID simulator parts: the ICE Enforcement Integrated Database's arrest and encounter records."""

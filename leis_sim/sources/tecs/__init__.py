@@ -1,1 +1,0 @@
-"""TECS simulator parts: CBP/ICE subject records with roles, status and restrictions."""
