@@ -108,6 +108,10 @@ class Agreement:
     release_profile: ReleaseProfile
     endpoint: str | None = None
     rate_limit_per_minute: int | None = None
+    # LEXS-SR edge (R-EDGE-1): how LEIS reaches the partner's endpoint, and the partner's
+    # purpose texts (e.g. N-DEx ReasonText "Criminal Justice") → lawful purposes.
+    protocol: str = "grpc"
+    lexs_purposes: tuple[tuple[str, Purpose], ...] = ()
 
     @property
     def agency_id(self) -> str:
@@ -247,7 +251,10 @@ _FIELDS = (
     "release_profile",
     "endpoint",
     "rate_limit_per_minute",
+    "protocol",
+    "lexs_purposes",
 )
+PROTOCOLS = ("grpc", "lexs-sr", "lexs-sr-3.1")
 
 
 def _agreement(table: dict[str, Any], path: Path, index: int) -> Agreement:
@@ -276,7 +283,11 @@ def _agreement(table: dict[str, Any], path: Path, index: int) -> Agreement:
     profile = fields.optional_enum("release_profile", ReleaseProfile)
     endpoint = fields.optional_string("endpoint")
     rate_limit = fields.optional_integer("rate_limit_per_minute", minimum=1)
+    protocol = fields.optional_string("protocol") or "grpc"
+    lexs_purposes = fields.purpose_table("lexs_purposes")
     fields.finish(_FIELDS)
+    if protocol not in PROTOCOLS:
+        raise fields.fail("protocol", f"{_shown(protocol)} is not one of {' | '.join(PROTOCOLS)}")
 
     where = fields.where
     if effective_until is not None and effective_until < effective_from:
@@ -323,6 +334,8 @@ def _agreement(table: dict[str, Any], path: Path, index: int) -> Agreement:
         release_profile=profile or ReleaseProfile.STANDARD,
         endpoint=endpoint,
         rate_limit_per_minute=rate_limit,
+        protocol=protocol,
+        lexs_purposes=lexs_purposes,
     )
 
 
@@ -471,6 +484,19 @@ class _Fields:
     def enum_list(self, key: str, kind: type[_E], *, required: bool) -> tuple[_E, ...]:
         names = self.string_list(key, required=required, check=lambda _: True)
         return tuple(self._member(f"{key}[{position}]", kind, name) for position, name in enumerate(names))
+
+    def purpose_table(self, key: str) -> tuple[tuple[str, Purpose], ...]:
+        """An inline table of partner purpose texts → ``Purpose`` names (LEXS-SR ReasonText)."""
+        table = self.take(key, dict, "a table of purpose text = PURPOSE", required=False) or {}
+        pairs = []
+        for text, name in table.items():
+            label = f"{key}.{_shown(text)}"
+            if not text.strip() or len(text) > MAX_SHOWN:
+                raise self.fail(label, f"purpose text must be 1-{MAX_SHOWN} characters")
+            if not isinstance(name, str):
+                raise self.fail(label, f"expected a purpose name, got {_got(name)}")
+            pairs.append((text, self._member(label, Purpose, name)))
+        return tuple(pairs)
 
     def finish(self, known: Iterable[str]) -> None:
         """Refuse keys nobody took: typos must not silently drop a restriction."""
