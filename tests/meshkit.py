@@ -62,6 +62,7 @@ class Mesh:
         registry_poll_seconds: float = 0.2,
         outbound_deadline_ms: int = 2000,
         source_faults: dict[str, dict[str, Any]] | None = None,
+        lexs: bool = False,
     ) -> None:
         self.root = root
         self.pki_dir = pki_dir
@@ -81,6 +82,7 @@ class Mesh:
         self._registry_poll_seconds = registry_poll_seconds
         self._outbound_deadline_ms = outbound_deadline_ms
         self._source_faults = source_faults or {}
+        self._lexs = lexs
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="leis-mesh", daemon=True)
         self.sources: dict[str, Any] = {}
@@ -143,6 +145,7 @@ class Mesh:
             registry_poll_seconds=self._registry_poll_seconds,
             metrics_port=0,
             outbound_deadline_ms=self._outbound_deadline_ms,
+            lexs_listen="127.0.0.1:0" if self._lexs else None,
             sources=tuple(
                 SourceConfig(
                     name=name, address=f"127.0.0.1:{source.port}", deadline_ms=self._source_deadline_ms

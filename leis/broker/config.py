@@ -85,6 +85,8 @@ class BrokerConfig:
     metrics_port: int | None = 9464
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
     sources: tuple[SourceConfig, ...] = ()
+    # The LEXS-SR (SOAP over mTLS) endpoint, "host:port"; None (the default) serves none.
+    lexs_listen: str | None = None
 
     @property
     def pki_dir(self) -> Path:
@@ -141,6 +143,7 @@ def _apply(config: BrokerConfig, data: dict[str, Any], path: Path) -> BrokerConf
         "registry_poll_seconds": float,
         "outbound_deadline_ms": int,
         "metrics_port": int,
+        "lexs_listen": str,
     }
     updates = _typed(broker, allowed, f"{path}: [broker]")
     if "max_results" in updates and not 1 <= updates["max_results"] <= 100:

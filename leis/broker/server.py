@@ -11,7 +11,8 @@ import asyncio
 import logging
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -23,6 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from leis.audit import AuditLog, AuditRecord, open_audit_log
 from leis.audit.service import AuditServicer
 from leis.broker.config import BrokerConfig
+from leis.broker.direct import DirectChain, QueryPort
 from leis.broker.hub import InterceptorFactory, SourceHub
 from leis.broker.identity import IdentityResolver, RevocationHolder
 from leis.broker.interceptors import (
@@ -36,6 +38,7 @@ from leis.broker.outbound import FederatedSearchService, OutboundConfig, Partner
 from leis.broker.query import QueryService
 from leis.common.tls import channel_credentials
 from leis.common.tracing import tracer_provider
+from leis.lexs.server import LexsEndpoint, LexsServer, server_ssl_context, start_lexs_server
 from leis.ops.metrics import Metrics
 from leis.registry.agreements import Registry
 from leis.registry.reload import RegistryHolder
@@ -66,12 +69,15 @@ class Broker:
     metrics: Metrics
     metrics_address: tuple[str, int] | None
     grace_seconds: float
+    lexs: LexsServer | None = None
 
     async def stop(self) -> None:
         """Graceful shutdown: refuse new calls, finish in-flight ones, then close."""
         for name in (*SERVED_SERVICES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.registry.stop()
+        if self.lexs is not None:
+            await self.lexs.stop()
         await self.server.stop(self.grace_seconds)
         await self.hub.close()
         await self.partners.close()
@@ -203,6 +209,7 @@ async def start_broker(
         config.listen, metrics.handshakes.server_credentials(config.pki_dir, "broker")
     )
     await server.start()
+    lexs = await _start_lexs(config, interceptors, hub, registry) if config.lexs_listen else None
     for name in (*SERVED_SERVICES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     registry.start(config.registry_poll_seconds)
@@ -222,7 +229,25 @@ async def start_broker(
         metrics,
         metrics_address,
         config.grace_seconds,
+        lexs,
     )
+
+
+async def _start_lexs(
+    config: BrokerConfig, interceptors: list[Any], hub: SourceHub, registry: RegistryHolder
+) -> LexsServer:
+    """The LEXS-SR endpoint (R-EDGE-1), running the same interceptors and QueryService as gRPC."""
+    assert config.lexs_listen is not None
+    services: dict[int, QueryService] = {}
+
+    def query_service(cap: int) -> QueryService:
+        if cap not in services:
+            services[cap] = QueryService(replace(config, max_results=cap), hub)
+        return services[cap]
+
+    port = QueryPort(DirectChain(interceptors), query_service, config.max_results)
+    endpoint = LexsEndpoint(port, registry.current)
+    return await start_lexs_server(config.lexs_listen, endpoint, server_ssl_context(config.pki_dir))
 
 
 async def serve_forever(config: BrokerConfig) -> None:
