@@ -63,6 +63,7 @@ class Mesh:
         outbound_deadline_ms: int = 2000,
         source_faults: dict[str, dict[str, Any]] | None = None,
         lexs: bool = False,
+        lexs_partners: Sequence[str] = (),
     ) -> None:
         self.root = root
         self.pki_dir = pki_dir
@@ -83,6 +84,7 @@ class Mesh:
         self._outbound_deadline_ms = outbound_deadline_ms
         self._source_faults = source_faults or {}
         self._lexs = lexs
+        self._lexs_partners = tuple(lexs_partners)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="leis-mesh", daemon=True)
         self.sources: dict[str, Any] = {}
@@ -128,12 +130,14 @@ class Mesh:
                 self.pki_dir,
                 faults=self._partner_faults,
                 tracer=self.source_tracing.get_tracer("leis.partners"),
+                lexs=self._lexs_partners,
             )
             registry = self.home.agreements.read_text()
             for partner in self.partners:
+                protocol = '\nprotocol = "lexs-sr"' if partner.agency_id in self._lexs_partners else ""
                 registry = registry.replace(
                     f'endpoint = "localhost:{_default_port(partner.agency_id)}"',
-                    f'endpoint = "127.0.0.1:{partner.port}"',
+                    f'endpoint = "127.0.0.1:{partner.port}"{protocol}',
                 )
             self.home.agreements.write_text(registry)
         self.audit_log = await open_audit_log(self._audit_url)

@@ -26,6 +26,7 @@ from leis.broker.context import CallState, Disclosure, current_call
 from leis.broker.hub import InterceptorFactory
 from leis.common.errors import Unavailable
 from leis.common.tracing import ClientSpans
+from leis.lexs.client import LexsPartnerClient
 from leis.registry.agreements import Agreement, Direction, Registry, Role
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis_api.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
@@ -98,7 +99,10 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         audit_log: AuditLog,
         config: OutboundConfig = OutboundConfig(),
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        *,
+        lexs: LexsPartnerClient | None = None,
     ) -> None:
+        self._lexs = lexs
         self._registry = registry
         self._channels = channels
         self._audit = audit_log
@@ -186,6 +190,9 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         self, agreement: Agreement, request: partner_pb.SearchRequest
     ) -> tuple[fed_pb.PartnerState, str, Sequence[records_pb2.PartnerRecord]]:
         assert agreement.endpoint is not None
+        if agreement.protocol != "grpc" and self._lexs is not None:
+            # LEXS-SR partners (R-EDGE-1): same deadline, same per-partner states and reasons.
+            return await self._lexs.search(agreement, request, self._config.deadline_ms / 1000)
         stub = self._channels.stub(agreement.agency_id, agreement.endpoint)
         try:
             with self._channels.spans(agreement.agency_id).call(PARTNER_SEARCH_METHOD) as metadata:

@@ -38,6 +38,7 @@ from leis.broker.outbound import FederatedSearchService, OutboundConfig, Partner
 from leis.broker.query import QueryService
 from leis.common.tls import channel_credentials
 from leis.common.tracing import tracer_provider
+from leis.lexs.client import LexsPartnerClient
 from leis.lexs.server import LexsEndpoint, LexsServer, server_ssl_context, start_lexs_server
 from leis.ops.metrics import Metrics
 from leis.registry.agreements import Registry
@@ -70,6 +71,7 @@ class Broker:
     metrics_address: tuple[str, int] | None
     grace_seconds: float
     lexs: LexsServer | None = None
+    lexs_partners: LexsPartnerClient | None = None
 
     async def stop(self) -> None:
         """Graceful shutdown: refuse new calls, finish in-flight ones, then close."""
@@ -81,6 +83,8 @@ class Broker:
         await self.server.stop(self.grace_seconds)
         await self.hub.close()
         await self.partners.close()
+        if self.lexs_partners is not None:
+            await self.lexs_partners.close()
         await self.audit_log.close()
         self.tracer_provider.shutdown()
         self.metrics.shutdown()
@@ -165,6 +169,7 @@ async def start_broker(
         tracer=client_tracer,
     )
     partners = PartnerChannels(broker_credentials, client_interceptors, client_tracer)
+    lexs_partners = LexsPartnerClient(config.pki_dir, client_tracer)
     interceptors = [
         TracingInterceptor(provider.get_tracer("leis.broker"), metrics),
         AuditInterceptor(audit_log, metrics, registry.current),
@@ -185,7 +190,11 @@ async def start_broker(
     add_service(
         server,
         FederatedSearchService(
-            registry.current, partners, audit_log, OutboundConfig(deadline_ms=config.outbound_deadline_ms)
+            registry.current,
+            partners,
+            audit_log,
+            OutboundConfig(deadline_ms=config.outbound_deadline_ms),
+            lexs=lexs_partners,
         ),
         federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"],
     )
@@ -230,6 +239,7 @@ async def start_broker(
         metrics_address,
         config.grace_seconds,
         lexs,
+        lexs_partners,
     )
 
 

@@ -56,6 +56,12 @@ def register_partners(commands: argparse._SubParsersAction[argparse.ArgumentPars
     serve.add_argument("--pki-dir", type=Path, help="PKI directory (default: $LEIS_HOME/pki)")
     serve.add_argument("--seed", type=int, default=DEFAULT_SEED, help="synthetic data seed")
     serve.add_argument("--persons", type=int, default=DEFAULT_PERSONS, help="synthetic persons per partner")
+    serve.add_argument(
+        "--lexs",
+        default="",
+        metavar="ID,ID",
+        help="partners that serve LEXS-SR (SOAP over mTLS) instead of gRPC, comma-separated",
+    )
     serve.add_argument("--latency-ms", action="append", default=[], metavar="ID=MS", help="added latency")
     serve.add_argument(
         "--error-rate", action="append", default=[], metavar="ID=R", help="share of calls failing UNAVAILABLE"
@@ -113,6 +119,7 @@ async def _serve(
         faults=faults,
         persons=args.persons,
         tracer=provider.get_tracer("leis.partners"),
+        lexs=[a for a in args.lexs.split(",") if a],
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

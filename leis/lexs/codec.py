@@ -993,6 +993,7 @@ class Fault:
 
     code: str
     reason: str
+    status: str
     message: str
     fields: tuple[str, ...]
 
@@ -1007,6 +1008,7 @@ def read_fault(envelope_root: etree._Element) -> Fault | None:
     return Fault(
         code=_text(fault.find("faultcode")),
         reason=_text(_child(refusal, FAULT_NS, "Reason")),
+        status=_text(_child(refusal, FAULT_NS, "Status")),
         message=_text(fault.find("faultstring")),
         fields=tuple(
             _text(_child(v, FAULT_NS, "Field")) for v in refusal.iter(_q(FAULT_NS, "FieldViolation"))

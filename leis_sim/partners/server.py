@@ -27,11 +27,11 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -49,6 +49,9 @@ from leis_sim.partners.data import DEFAULT_PERSONS, DEFAULT_SEED, Record, genera
 from leis_sim.partners.matching import Match, PartnerDataset, search
 from leis_sim.partners.profiles import TWO_WAY_PARTNER_IDS, PartnerConfigError, partner_profile
 from leis_sim.partners.validation import validate_request
+
+if TYPE_CHECKING:
+    from leis_sim.partners.lexs import RunningLexsPartner
 
 _LOG = logging.getLogger(__name__)
 
@@ -193,6 +196,10 @@ class PartnerSimulator:
         self._rng = random.Random(f"leis-partner-faults:{seed}:{self.agency_id}")
         self._oversize: bytes | None = None
 
+    def fails_now(self) -> bool:
+        """Whether this call fails under the ``error_rate`` fault (deterministic per seed)."""
+        return bool(self.fault.error_rate) and self._rng.random() < self.fault.error_rate
+
     def _other_agency(self) -> str:
         position = TWO_WAY_PARTNER_IDS.index(self.agency_id) if self.agency_id in TWO_WAY_PARTNER_IDS else -1
         return TWO_WAY_PARTNER_IDS[(position + 1) % len(TWO_WAY_PARTNER_IDS)]
@@ -235,7 +242,7 @@ class PartnerSimulator:
             if identity is None or BROKER_CLIENT_IDENTITY not in identity.dns_names:
                 raise PermissionDenied("CALLER_NOT_BROKER", "this service answers only the LEIS broker")
             validate_request(request)
-            if fault.error_rate and self._rng.random() < fault.error_rate:
+            if self.fails_now():
                 raise Unavailable(
                     "PARTNER_UNAVAILABLE", "the partner system is unavailable (simulated outage)"
                 )
@@ -361,24 +368,33 @@ async def start_partners(
     faults: Mapping[str, Fault] | None = None,
     persons: int = DEFAULT_PERSONS,
     tracer: trace.Tracer | None = None,
-) -> list[RunningPartner]:
+    lexs: Collection[str] = (),
+) -> list[RunningPartner | RunningLexsPartner]:
     """Start one mTLS server per partner and return them, in the order asked.
 
     ``base_port`` 0 gives every partner an ephemeral port; otherwise a partner listens on
     ``base_port`` + its position in seed order (so ``base_port=DEFAULT_PARTNER_BASE_PORT``
     matches ``default_address``). Nlets, unknown or repeated ids, and faults for partners not
-    served are refused with ``PartnerConfigError`` before anything starts.
+    served are refused with ``PartnerConfigError`` before anything starts. Partners named in
+    ``lexs`` serve LEXS-SR (``leis_sim.partners.lexs``) instead of gRPC.
     """
     faults = dict(faults or {})
     _check_agencies(agency_ids, faults)
     credentials = server_credentials(pki_dir, PARTNER_SERVER_CERT)
-    started: list[RunningPartner] = []
+    started: list[RunningPartner | RunningLexsPartner] = []
     try:
         for agency_id in agency_ids:
             dataset = PartnerDataset(agency_id, generate_records(agency_id, seed=seed, persons=persons))
             simulator = PartnerSimulator(dataset, fault=faults.get(agency_id, NO_FAULT), seed=seed)
-            server, health_servicer = build_server(simulator, tracer)
             wanted = base_port + TWO_WAY_PARTNER_IDS.index(agency_id) if base_port else 0
+            if agency_id in lexs:
+                from leis_sim.partners.lexs import start_lexs_partner
+
+                started.append(
+                    await start_lexs_partner(simulator, pki_dir, host=host, port=wanted, tracer=tracer)
+                )
+                continue
+            server, health_servicer = build_server(simulator, tracer)
             try:
                 port = server.add_secure_port(f"{host}:{wanted}", credentials)
             except RuntimeError as exc:
@@ -399,6 +415,8 @@ async def start_partners(
     return started
 
 
-async def stop_partners(partners: Sequence[RunningPartner], grace: float | None = 1.0) -> None:
+async def stop_partners(
+    partners: Sequence[RunningPartner | RunningLexsPartner], grace: float | None = 1.0
+) -> None:
     """Stop every simulator, letting in-flight calls finish within ``grace`` seconds."""
     await asyncio.gather(*(p.stop(grace) for p in partners))
