@@ -61,6 +61,8 @@ class Mesh:
         registry_poll_seconds: float = 0.2,
         outbound_deadline_ms: int = 2000,
         source_faults: dict[str, dict[str, Any]] | None = None,
+        lexs: bool = False,
+        lexs_partners: Sequence[str] = (),
     ) -> None:
         self.root = root
         self.pki_dir = pki_dir
@@ -80,6 +82,8 @@ class Mesh:
         self._registry_poll_seconds = registry_poll_seconds
         self._outbound_deadline_ms = outbound_deadline_ms
         self._source_faults = source_faults or {}
+        self._lexs = lexs
+        self._lexs_partners = tuple(lexs_partners)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="leis-mesh", daemon=True)
         self.sources: dict[str, Any] = {}
@@ -119,18 +123,20 @@ class Mesh:
                 **self._source_faults.get(name, {}),
             )
         if self._with_partners:
-            from leis_sim.partners.server import start_partners
+            from leis_sim.partners.fleet import start_partners
 
             self.partners = await start_partners(
                 self.pki_dir,
                 faults=self._partner_faults,
                 tracer=self.source_tracing.get_tracer("leis.partners"),
+                lexs=self._lexs_partners,
             )
             registry = self.home.agreements.read_text()
             for partner in self.partners:
+                protocol = '\nprotocol = "lexs-sr"' if partner.agency_id in self._lexs_partners else ""
                 registry = registry.replace(
                     f'endpoint = "localhost:{_default_port(partner.agency_id)}"',
-                    f'endpoint = "127.0.0.1:{partner.port}"',
+                    f'endpoint = "127.0.0.1:{partner.port}"{protocol}',
                 )
             self.home.agreements.write_text(registry)
         self.audit_log = await open_audit_log(self._audit_url)
@@ -142,6 +148,7 @@ class Mesh:
             registry_poll_seconds=self._registry_poll_seconds,
             metrics_port=0,
             outbound_deadline_ms=self._outbound_deadline_ms,
+            lexs_listen="127.0.0.1:0" if self._lexs else None,
             sources=tuple(
                 SourceConfig(
                     name=name, address=f"127.0.0.1:{source.port}", deadline_ms=self._source_deadline_ms
@@ -172,7 +179,7 @@ class Mesh:
         for source in self.sources.values():
             await source.stop(0)
         if self.partners:
-            from leis_sim.partners.server import stop_partners
+            from leis_sim.partners.fleet import stop_partners
 
             await stop_partners(self.partners)
         self.source_tracing.shutdown()

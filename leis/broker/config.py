@@ -101,6 +101,8 @@ class BrokerSettings(_Schema):
     outbound_deadline_ms: PositiveInt = 2000
     # Prometheus /metrics on 127.0.0.1; None (not expressible in the file) disables it, 0 picks a free port.
     metrics_port: Annotated[int, Field(ge=0)] | None = 9464
+    # The LEXS-SR (SOAP over mTLS) endpoint, "host:port"; absent (the default) serves none.
+    lexs_listen: str | None = None
 
 
 class _Sources(_Schema):

@@ -33,6 +33,7 @@ from leis.broker.context import (
 )
 from leis.broker.hub import InterceptorFactory
 from leis.broker.identity import Principal
+from leis.broker.lexs.client import LexsPartnerClient
 from leis.broker.recording import append_or_refuse
 from leis.common.tracing import ClientSpans
 from leis.ops.metrics import Metrics
@@ -120,7 +121,9 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         *,
         config: OutboundConfig = OutboundConfig(),
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        lexs: LexsPartnerClient | None = None,
     ) -> None:
+        self._lexs = lexs
         self._registry = registry
         self._channels = channels
         self._audit = audit_log
@@ -210,6 +213,9 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
         self, agreement: Agreement, request: partner_pb.SearchRequest
     ) -> tuple[fed_pb.PartnerState.ValueType, str, Sequence[records_pb2.PartnerRecord]]:
         assert agreement.endpoint is not None
+        if agreement.protocol != "grpc" and self._lexs is not None:
+            # LEXS-SR partners (R-EDGE-1): same deadline, same per-partner states and reasons.
+            return await self._lexs.search(agreement, request, self._config.deadline_ms / 1000)
         stub = self._channels.stub(agreement.agency_id, agreement.endpoint)
         try:
             with self._channels.spans(agreement.agency_id).call(PARTNER_SEARCH_METHOD) as metadata:

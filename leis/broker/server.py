@@ -25,8 +25,11 @@ from leis.audit import AuditLog, AuditRecord, open_audit_log
 from leis.audit.service import AuditServicer
 from leis.broker.chain import build_chain, lenient_deserializer
 from leis.broker.config import BrokerConfig
+from leis.broker.direct import DirectChain, QueryPort
 from leis.broker.hub import InterceptorFactory, SourceHub
 from leis.broker.identity import IdentityResolver, RevocationHolder
+from leis.broker.lexs.client import LexsPartnerClient
+from leis.broker.lexs.server import LexsEndpoint, LexsServer, server_ssl_context, start_lexs_server
 from leis.broker.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
 from leis.broker.query import QueryService
 from leis.common.tls import channel_credentials
@@ -61,15 +64,21 @@ class Broker:
     metrics: Metrics
     metrics_address: tuple[str, int] | None
     grace_seconds: float
+    lexs: LexsServer | None = None
+    lexs_partners: LexsPartnerClient | None = None
 
     async def stop(self) -> None:
         """Graceful shutdown: refuse new calls, finish in-flight ones, then close."""
         for name in (*SERVED_SERVICES, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.registry.stop()
+        if self.lexs is not None:
+            await self.lexs.stop()
         await self.server.stop(self.grace_seconds)
         await self.hub.close()
         await self.partners.close()
+        if self.lexs_partners is not None:
+            await self.lexs_partners.close()
         await self.audit_log.close()
         self.tracer_provider.shutdown()
         self.metrics.shutdown()
@@ -198,6 +207,7 @@ async def start_broker(
         tracer=client_tracer,
     )
     partners = PartnerChannels(broker_credentials, client_interceptors, client_tracer)
+    lexs_partners = LexsPartnerClient(config.pki_dir, client_tracer)
     interceptors = build_chain(
         tracer=provider.get_tracer("leis.broker"),
         metrics=metrics,
@@ -224,6 +234,7 @@ async def start_broker(
             audit_log,
             metrics,
             config=OutboundConfig(deadline_ms=config.outbound_deadline_ms),
+            lexs=lexs_partners,
         ),
         federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"],
     )
@@ -247,6 +258,7 @@ async def start_broker(
         config.listen, metrics.handshakes.server_credentials(config.pki_dir, "broker")
     )
     await server.start()
+    lexs = await _start_lexs(config, interceptors, hub, registry) if config.lexs_listen else None
     for name in (*SERVED_SERVICES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     _watch_audit(audit_log, health_servicer, metrics)
@@ -267,7 +279,26 @@ async def start_broker(
         metrics,
         metrics_address,
         config.grace_seconds,
+        lexs,
+        lexs_partners,
     )
+
+
+async def _start_lexs(
+    config: BrokerConfig, interceptors: list[Any], hub: SourceHub, registry: RegistryHolder
+) -> LexsServer:
+    """The LEXS-SR endpoint (R-EDGE-1), running the same interceptors and QueryService as gRPC."""
+    assert config.lexs_listen is not None
+    services: dict[int, QueryService] = {}
+
+    def query_service(cap: int) -> QueryService:
+        if cap not in services:
+            services[cap] = QueryService(config.model_copy(update={"max_results": cap}), hub)
+        return services[cap]
+
+    port = QueryPort(DirectChain(interceptors), query_service, config.max_results)
+    endpoint = LexsEndpoint(port, registry.current)
+    return await start_lexs_server(config.lexs_listen, endpoint, server_ssl_context(config.pki_dir))
 
 
 async def serve_forever(config: BrokerConfig) -> None:

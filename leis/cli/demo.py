@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -27,6 +28,21 @@ from leis_sim.launcher import Mesh, leis_argv
 from leis_sim.partners.profiles import DEFAULT_PARTNER_BASE_PORT as PARTNER_BASE_PORT
 
 DEFAULT_PERSONS = 20_000
+# Partners the demo serves over LEXS-SR (R-EDGE-1), and where the broker's LEXS endpoint listens.
+LEXS_PARTNERS = ("ndex", "tdex", "arjis")
+LEXS_LISTEN = "127.0.0.1:7443"
+
+
+def _speak_lexs(home: LeisHome) -> None:
+    """Demo set-up for LEXS-SR: the endpoint on, and N-DEx, T-DEx and ARJIS asked over LEXS-SR."""
+    if not home.config.exists():
+        home.config.write_text(f'[broker]\nlexs_listen = "{LEXS_LISTEN}"\n')
+    blocks = home.agreements.read_text().split("[[agreement]]")
+    for position, block in enumerate(blocks):
+        agency = next((a for a in LEXS_PARTNERS if f'id = "{a}"\n' in block), None)
+        if agency is not None and "protocol =" not in block:
+            blocks[position] = re.sub(r'(endpoint = "[^"]+"\n)', r'\1protocol = "lexs-sr"\n', block, count=1)
+    home.agreements.write_text("[[agreement]]".join(blocks))
 
 
 def prepare(home: LeisHome, persons: int) -> None:
@@ -38,6 +54,7 @@ def prepare(home: LeisHome, persons: int) -> None:
     if not home.agreements.exists():
         print(f"writing the seed agreement registry to {home.agreements}")
         write_seed_registry(home.agreements)
+    _speak_lexs(home)
     if not all((home.sources / f"{name}.db").exists() for name in SOURCE_NAMES):
         print(f"seeding synthetic source data ({persons:,} persons) in {home.sources}")
         subprocess.run(  # noqa: S603 - our own interpreter and arguments
@@ -69,8 +86,18 @@ def mesh(home: LeisHome) -> Iterator[Mesh]:
         started.add(name, argv, port)
     started.add(
         "partners",
-        leis_argv("partners", "serve", "--base-port", str(PARTNER_BASE_PORT), "--pki-dir", str(home.pki)),
-        PARTNER_BASE_PORT,
+        leis_argv(
+            "partners",
+            "serve",
+            "--base-port",
+            str(PARTNER_BASE_PORT),
+            "--pki-dir",
+            str(home.pki),
+            "--lexs",
+            ",".join(LEXS_PARTNERS),
+        ),
+        # Health is asked of a gRPC simulator (the first partner speaks LEXS-SR).
+        PARTNER_BASE_PORT + 1,
     )
     started.add("broker", leis_argv("serve"), DEFAULT_PORTS["broker"])
     started.start_healthy()
@@ -140,6 +167,8 @@ def run_samples(home: LeisHome) -> None:
         except LeisApiError as exc:
             print(f"{exc.code.name} reason={exc.reason_name}: {exc.message}")
 
+    _lexs_sample(home, subjects["closed_suspect"].query, ori_of("ndex"))
+
     outbound = subjects["outbound"]
     analyst = registry.get("dhs-analyst")
     assert analyst is not None
@@ -153,6 +182,59 @@ def run_samples(home: LeisHome) -> None:
             ori=analyst.permitted_oris[0],
         )
     print(format_federated_response(fed))
+
+
+def _lexs_sample(home: LeisHome, query: subject_pb2.SubjectQuery, ori: str) -> None:
+    """One inbound LEXS-SR doStructuredSearch from N-DEx, over HTTPS with its certificate."""
+    import http.client
+    import ssl
+    from datetime import UTC, datetime
+
+    from lxml import etree
+
+    from leis.broker.config import load_config
+    from leis.common.lexs import codec
+    from leis.common.lexs.codec import LEXS_PATH
+    from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
+
+    listen = load_config(home).lexs_listen
+    _banner("N-DEx asks over LEXS-SR (SOAP doStructuredSearch, ULEX 2.0) for the closed suspect")
+    if listen is None:
+        print(f"skipped: no lexs_listen in {home.config}")
+        return
+    request = partner_pb.SearchRequest(
+        subject=query,
+        purpose=subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT,
+        requesting_user=subject_pb2.EndUser(user_id="demo.ndex", ori=ori),
+        request_id="uuid:demo-lexs-1",
+    )
+    root = codec.encode_partner_request(
+        request,
+        codec.ULEX_2,
+        reason_text="Criminal Justice",
+        destination=("", "DHS LEIS", "LEIS"),
+        max_items=10,
+        now=datetime.now(UTC),
+    )
+    context = ssl.create_default_context(cafile=str(home.pki / CA_CERT))
+    name = agency_client_name("ndex")
+    context.load_cert_chain(home.pki / f"{name}.crt", home.pki / f"{name}.key")
+    port = listen.rpartition(":")[2]
+    connection = http.client.HTTPSConnection("localhost", int(port), context=context, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            LEXS_PATH,
+            body=codec.envelope(root),
+            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"doStructuredSearch"'},
+        )
+        reply = connection.getresponse()
+        body = reply.read()
+    finally:
+        connection.close()
+    print(f"HTTP {reply.status}; audit reference {reply.getheader('X-LEIS-Audit-Reference')}")
+    pretty = etree.tostring(etree.fromstring(body), pretty_print=True).decode().splitlines()
+    print("\n".join(pretty[:70] + (["  ..."] if len(pretty) > 70 else [])))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -19,13 +19,14 @@ from leis.common.paths import LeisHome
 from leis.common.tls import PkiError
 from leis.common.tracing import tracer_provider
 from leis_sim.partners.data import DEFAULT_PERSONS, DEFAULT_SEED
+from leis_sim.partners.fleet import start_partners, stop_partners
 from leis_sim.partners.profiles import (
     DEFAULT_PARTNER_BASE_PORT,
     DEFAULT_PARTNER_HOST,
     TWO_WAY_PARTNER_IDS,
     PartnerConfigError,
 )
-from leis_sim.partners.server import GARBAGE_KINDS, Fault, start_partners, stop_partners
+from leis_sim.partners.server import GARBAGE_KINDS, Fault
 
 SHUTDOWN_GRACE_SECONDS = 5.0
 
@@ -56,6 +57,12 @@ def register_partners(commands: argparse._SubParsersAction[argparse.ArgumentPars
     serve.add_argument("--pki-dir", type=Path, help="PKI directory (default: $LEIS_HOME/pki)")
     serve.add_argument("--seed", type=int, default=DEFAULT_SEED, help="synthetic data seed")
     serve.add_argument("--persons", type=int, default=DEFAULT_PERSONS, help="synthetic persons per partner")
+    serve.add_argument(
+        "--lexs",
+        default="",
+        metavar="ID,ID",
+        help="partners that serve LEXS-SR (SOAP over mTLS) instead of gRPC, comma-separated",
+    )
     serve.add_argument("--latency-ms", action="append", default=[], metavar="ID=MS", help="added latency")
     serve.add_argument(
         "--error-rate", action="append", default=[], metavar="ID=R", help="share of calls failing UNAVAILABLE"
@@ -113,6 +120,7 @@ async def _serve(
         faults=faults,
         persons=args.persons,
         tracer=provider.get_tracer("leis.partners"),
+        lexs=[a for a in args.lexs.split(",") if a],
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

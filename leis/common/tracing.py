@@ -60,6 +60,13 @@ def extract_context(metadata: Iterable[tuple[str, str | bytes]]) -> Context:
     return _PROPAGATOR.extract(carrier)
 
 
+def inject_metadata(context: Context) -> tuple[tuple[str, str], ...]:
+    """``traceparent``/``tracestate`` for ``context``, as headers or call metadata."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context=context)
+    return tuple(carrier.items())
+
+
 # --------------------------------------------------------------------------- provider
 
 

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -149,7 +149,17 @@ def _fingerprint_key(item: object) -> object:
     return item.replace(":", "").lower() if isinstance(item, str) and ":" in item else item
 
 
+def _purpose_table(table: object) -> object:
+    """``{ "purpose text" = "PURPOSE" }`` (a TOML inline table) as (text, purpose) pairs."""
+    if isinstance(table, dict):
+        return tuple(table.items())
+    if isinstance(table, tuple):
+        return table
+    raise _problem("dict_type", f"expected a table of purpose text = PURPOSE, got {_shown(table)}")
+
+
 _Text = Annotated[str, Strict(), BeforeValidator(_not_blank)]
+_PurposeText = Annotated[str, Strict(), BeforeValidator(_not_blank), Field(max_length=MAX_SHOWN)]
 _Integer = Annotated[int, Strict(), Field(ge=1)]
 _Date = Annotated[date, Strict()]
 _Ori = Annotated[str, Strict(), Field(pattern=_matching(ORI_PATTERN))]
@@ -184,6 +194,10 @@ class Agreement(BaseModel):
     release_profile: ReleaseProfile = ReleaseProfile.STANDARD
     endpoint: Annotated[_Text, AfterValidator(_host_port)] | None = None
     rate_limit_per_minute: _Integer | None = None
+    # LEXS-SR edge (R-EDGE-1): how LEIS reaches the partner's endpoint, and the partner's
+    # purpose texts (e.g. N-DEx ReasonText "Criminal Justice") → lawful purposes.
+    protocol: Literal["grpc", "lexs-sr", "lexs-sr-3.1"] = "grpc"
+    lexs_purposes: Annotated[tuple[tuple[_PurposeText, Purpose], ...], BeforeValidator(_purpose_table)] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Agreement:

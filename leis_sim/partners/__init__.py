@@ -7,6 +7,7 @@ log and configurable faults; ``leis partners serve`` runs them from the command 
 """
 
 from leis_sim.partners.data import DEFAULT_PERSONS, DEFAULT_SEED
+from leis_sim.partners.fleet import start_partners, stop_partners
 from leis_sim.partners.profiles import (
     DEFAULT_PARTNER_BASE_PORT,
     PARTNER_PROFILES,
@@ -24,8 +25,6 @@ from leis_sim.partners.server import (
     Fault,
     GarbageKind,
     RunningPartner,
-    start_partners,
-    stop_partners,
 )
 from leis_sim.synth.partner_cast import SHOWCASE_PERSONS, UNKNOWN_PERSON, Person
 

@@ -30,7 +30,6 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal, get_args
 
 import grpc
@@ -48,11 +47,11 @@ from leis.common.errors import (
     abort,
 )
 from leis.common.redact import LEIS_PARTNER
-from leis.common.tls import BROKER_CLIENT_IDENTITY, CertIdentity, peer_identity, server_credentials
+from leis.common.tls import BROKER_CLIENT_IDENTITY, CertIdentity, peer_identity
 from leis.common.tracing import TracingServerInterceptor
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis_api.v1 import records_pb2
-from leis_sim.partners.data import DEFAULT_PERSONS, DEFAULT_SEED, Record, generate_records
+from leis_sim.partners.data import DEFAULT_SEED, Record
 from leis_sim.partners.matching import Match, PartnerDataset, search
 from leis_sim.partners.profiles import TWO_WAY_PARTNER_IDS, PartnerConfigError, partner_profile
 from leis_sim.partners.validation import validate_request
@@ -200,6 +199,10 @@ class PartnerSimulator:
         self._rng = random.Random(f"leis-partner-faults:{seed}:{self.agency_id}")
         self._oversize: bytes | None = None
 
+    def fails_now(self) -> bool:
+        """Whether this call fails under the ``error_rate`` fault (deterministic per seed)."""
+        return bool(self.fault.error_rate) and self._rng.random() < self.fault.error_rate
+
     def _other_agency(self) -> str:
         position = TWO_WAY_PARTNER_IDS.index(self.agency_id) if self.agency_id in TWO_WAY_PARTNER_IDS else -1
         return TWO_WAY_PARTNER_IDS[(position + 1) % len(TWO_WAY_PARTNER_IDS)]
@@ -242,7 +245,7 @@ class PartnerSimulator:
             if identity is None or BROKER_CLIENT_IDENTITY not in identity.dns_names:
                 raise PermissionDenied(CALLER_NOT_BROKER, "this service answers only the LEIS broker")
             validate_request(request)
-            if fault.error_rate and self._rng.random() < fault.error_rate:
+            if self.fails_now():
                 raise Unavailable(PARTNER_UNAVAILABLE, "the partner system is unavailable (simulated outage)")
             payload, entry.records = self.answer(request)
         except LeisError as error:
@@ -342,7 +345,7 @@ def build_server(
     return server, health_servicer
 
 
-def _check_agencies(agency_ids: Sequence[str], faults: Mapping[str, Fault]) -> None:
+def check_agencies(agency_ids: Sequence[str], faults: Mapping[str, Fault]) -> None:
     if not agency_ids:
         raise PartnerConfigError("no partner agency to serve")
     seen: set[str] = set()
@@ -356,54 +359,26 @@ def _check_agencies(agency_ids: Sequence[str], faults: Mapping[str, Fault]) -> N
         raise PartnerConfigError(f"fault given for a partner that is not served: {', '.join(stray)}")
 
 
-async def start_partners(
-    pki_dir: Path,
-    agency_ids: Sequence[str] = TWO_WAY_PARTNER_IDS,
+async def start_grpc_partner(
+    simulator: PartnerSimulator,
+    credentials: grpc.ServerCredentials,
     *,
-    host: str = "127.0.0.1",
-    base_port: int = 0,
-    seed: int = DEFAULT_SEED,
-    faults: Mapping[str, Fault] | None = None,
-    persons: int = DEFAULT_PERSONS,
-    tracer: trace.Tracer | None = None,
-) -> list[RunningPartner]:
-    """Start one mTLS server per partner and return them, in the order asked.
-
-    ``base_port`` 0 gives every partner an ephemeral port; otherwise a partner listens on
-    ``base_port`` + its position in seed order (so ``base_port=DEFAULT_PARTNER_BASE_PORT``
-    matches ``default_address``). Nlets, unknown or repeated ids, and faults for partners not
-    served are refused with ``PartnerConfigError`` before anything starts.
-    """
-    faults = dict(faults or {})
-    _check_agencies(agency_ids, faults)
-    credentials = server_credentials(pki_dir, PARTNER_SERVER_CERT)
-    started: list[RunningPartner] = []
+    host: str,
+    port: int,
+    tracer: trace.Tracer | None,
+) -> RunningPartner:
+    """Serve one partner's ``PartnerSearchService`` over mTLS on ``host:port`` (0: ephemeral)."""
+    agency_id = simulator.dataset.agency_id
+    server, health_servicer = build_server(simulator, tracer)
     try:
-        for agency_id in agency_ids:
-            dataset = PartnerDataset(agency_id, generate_records(agency_id, seed=seed, persons=persons))
-            simulator = PartnerSimulator(dataset, fault=faults.get(agency_id, NO_FAULT), seed=seed)
-            server, health_servicer = build_server(simulator, tracer)
-            wanted = base_port + TWO_WAY_PARTNER_IDS.index(agency_id) if base_port else 0
-            try:
-                port = server.add_secure_port(f"{host}:{wanted}", credentials)
-            except RuntimeError as exc:
-                raise PartnerConfigError(
-                    f"partner {agency_id}: cannot listen on {host}:{wanted}: {exc}"
-                ) from exc
-            await server.start()
-            running = RunningPartner(agency_id, server, port, host, simulator, health_servicer)
-            started.append(running)
-            await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-            await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
-            _LOG.info(
-                "partner %s serving on %s (%d records)", agency_id, running.address, len(dataset.records)
-            )
-    except BaseException:
-        await stop_partners(started, grace=None)
-        raise
-    return started
-
-
-async def stop_partners(partners: Sequence[RunningPartner], grace: float | None = 1.0) -> None:
-    """Stop every simulator, letting in-flight calls finish within ``grace`` seconds."""
-    await asyncio.gather(*(p.stop(grace) for p in partners))
+        bound = server.add_secure_port(f"{host}:{port}", credentials)
+    except RuntimeError as exc:
+        raise PartnerConfigError(f"partner {agency_id}: cannot listen on {host}:{port}: {exc}") from exc
+    await server.start()
+    running = RunningPartner(agency_id, server, bound, host, simulator, health_servicer)
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await health_servicer.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    _LOG.info(
+        "partner %s serving on %s (%d records)", agency_id, running.address, len(simulator.dataset.records)
+    )
+    return running

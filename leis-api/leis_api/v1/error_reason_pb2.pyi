@@ -132,6 +132,44 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """[UNAVAILABLE] The partner system is unavailable."""
     ERROR_REASON_INJECTED_FAULT: _ErrorReason.ValueType  # 43
     """[UNAVAILABLE] A simulated source failed on purpose (fault injection in tests)."""
+    ERROR_REASON_XML_TOO_LARGE: _ErrorReason.ValueType  # 44
+    """--- The LEXS-SR edge (SOAP 1.1 over mutual TLS); the fault carries the reason.
+
+    [INVALID_ARGUMENT] The XML body is larger than the endpoint accepts.
+    """
+    ERROR_REASON_XML_ENCODING_REFUSED: _ErrorReason.ValueType  # 45
+    """[INVALID_ARGUMENT] The XML body is not UTF-8."""
+    ERROR_REASON_XML_DTD_FORBIDDEN: _ErrorReason.ValueType  # 46
+    """[INVALID_ARGUMENT] The XML body declares a DTD or entities (XXE, billion laughs)."""
+    ERROR_REASON_XML_TOO_DEEP: _ErrorReason.ValueType  # 47
+    """[INVALID_ARGUMENT] The XML body nests deeper than the endpoint accepts."""
+    ERROR_REASON_XML_TOO_MANY_ELEMENTS: _ErrorReason.ValueType  # 48
+    """[INVALID_ARGUMENT] The XML body has more elements than the endpoint accepts."""
+    ERROR_REASON_MALFORMED_XML: _ErrorReason.ValueType  # 49
+    """[INVALID_ARGUMENT] The body is not well-formed XML."""
+    ERROR_REASON_SOAP_ACTION_MISMATCH: _ErrorReason.ValueType  # 50
+    """[INVALID_ARGUMENT] The SOAPAction header does not name the operation in the body."""
+    ERROR_REASON_UNSUPPORTED_ENCODING: _ErrorReason.ValueType  # 51
+    """[INVALID_ARGUMENT] The HTTP body's character encoding is not UTF-8."""
+    ERROR_REASON_UNSUPPORTED_MEDIA_TYPE: _ErrorReason.ValueType  # 52
+    """[INVALID_ARGUMENT] The HTTP body is not text/xml (SOAP 1.1)."""
+    ERROR_REASON_UNSUPPORTED_OPERATION: _ErrorReason.ValueType  # 53
+    """[UNIMPLEMENTED] The LEXS-SR operation is not served."""
+    ERROR_REASON_INTERNAL_ERROR: _ErrorReason.ValueType  # 54
+    """[INTERNAL] An unexpected failure; nothing was served."""
+    ERROR_REASON_CERTIFICATE_NOT_PINNED: _ErrorReason.ValueType  # 55
+    """--- Identity pinning and fair admission.
+
+    [UNAUTHENTICATED] The certificate's key is not pinned by the agreement its name matches.
+    """
+    ERROR_REASON_CERTIFICATE_AMBIGUOUS: _ErrorReason.ValueType  # 56
+    """[UNAUTHENTICATED] The certificate's names match more than one agreement."""
+    ERROR_REASON_AGENCY_CONCURRENCY_LIMITED: _ErrorReason.ValueType  # 57
+    """[RESOURCE_EXHAUSTED] The agency has as many calls in flight as its agreement allows."""
+    ERROR_REASON_BROKER_CONCURRENCY_LIMITED: _ErrorReason.ValueType  # 58
+    """[RESOURCE_EXHAUSTED] The broker has as many calls in flight as it serves at once."""
+    ERROR_REASON_REQUEST_TOO_LARGE: _ErrorReason.ValueType  # 59
+    """[INVALID_ARGUMENT] The request is larger than the policy limit (the field is named)."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a LEIS call was refused or failed: the vocabulary of the
@@ -258,4 +296,42 @@ ERROR_REASON_PARTNER_UNAVAILABLE: ErrorReason.ValueType  # 42
 """[UNAVAILABLE] The partner system is unavailable."""
 ERROR_REASON_INJECTED_FAULT: ErrorReason.ValueType  # 43
 """[UNAVAILABLE] A simulated source failed on purpose (fault injection in tests)."""
+ERROR_REASON_XML_TOO_LARGE: ErrorReason.ValueType  # 44
+"""--- The LEXS-SR edge (SOAP 1.1 over mutual TLS); the fault carries the reason.
+
+[INVALID_ARGUMENT] The XML body is larger than the endpoint accepts.
+"""
+ERROR_REASON_XML_ENCODING_REFUSED: ErrorReason.ValueType  # 45
+"""[INVALID_ARGUMENT] The XML body is not UTF-8."""
+ERROR_REASON_XML_DTD_FORBIDDEN: ErrorReason.ValueType  # 46
+"""[INVALID_ARGUMENT] The XML body declares a DTD or entities (XXE, billion laughs)."""
+ERROR_REASON_XML_TOO_DEEP: ErrorReason.ValueType  # 47
+"""[INVALID_ARGUMENT] The XML body nests deeper than the endpoint accepts."""
+ERROR_REASON_XML_TOO_MANY_ELEMENTS: ErrorReason.ValueType  # 48
+"""[INVALID_ARGUMENT] The XML body has more elements than the endpoint accepts."""
+ERROR_REASON_MALFORMED_XML: ErrorReason.ValueType  # 49
+"""[INVALID_ARGUMENT] The body is not well-formed XML."""
+ERROR_REASON_SOAP_ACTION_MISMATCH: ErrorReason.ValueType  # 50
+"""[INVALID_ARGUMENT] The SOAPAction header does not name the operation in the body."""
+ERROR_REASON_UNSUPPORTED_ENCODING: ErrorReason.ValueType  # 51
+"""[INVALID_ARGUMENT] The HTTP body's character encoding is not UTF-8."""
+ERROR_REASON_UNSUPPORTED_MEDIA_TYPE: ErrorReason.ValueType  # 52
+"""[INVALID_ARGUMENT] The HTTP body is not text/xml (SOAP 1.1)."""
+ERROR_REASON_UNSUPPORTED_OPERATION: ErrorReason.ValueType  # 53
+"""[UNIMPLEMENTED] The LEXS-SR operation is not served."""
+ERROR_REASON_INTERNAL_ERROR: ErrorReason.ValueType  # 54
+"""[INTERNAL] An unexpected failure; nothing was served."""
+ERROR_REASON_CERTIFICATE_NOT_PINNED: ErrorReason.ValueType  # 55
+"""--- Identity pinning and fair admission.
+
+[UNAUTHENTICATED] The certificate's key is not pinned by the agreement its name matches.
+"""
+ERROR_REASON_CERTIFICATE_AMBIGUOUS: ErrorReason.ValueType  # 56
+"""[UNAUTHENTICATED] The certificate's names match more than one agreement."""
+ERROR_REASON_AGENCY_CONCURRENCY_LIMITED: ErrorReason.ValueType  # 57
+"""[RESOURCE_EXHAUSTED] The agency has as many calls in flight as its agreement allows."""
+ERROR_REASON_BROKER_CONCURRENCY_LIMITED: ErrorReason.ValueType  # 58
+"""[RESOURCE_EXHAUSTED] The broker has as many calls in flight as it serves at once."""
+ERROR_REASON_REQUEST_TOO_LARGE: ErrorReason.ValueType  # 59
+"""[INVALID_ARGUMENT] The request is larger than the policy limit (the field is named)."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
