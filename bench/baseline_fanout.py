@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Mapping
+from typing import Any
 
 import grpc
 
@@ -23,7 +25,7 @@ from leis_api.v1 import query_service_pb2_grpc as query_grpc
 
 
 class Forwarder(query_grpc.QueryServiceServicer):
-    def __init__(self, stubs: dict[str, source_grpc.SourceServiceStub]) -> None:
+    def __init__(self, stubs: Mapping[str, source_grpc.SourceServiceAsyncStub]) -> None:
         self._stubs = stubs
 
     async def Search(self, request: query_pb.SearchRequest, context: object) -> query_pb.SearchResponse:
@@ -38,6 +40,12 @@ class Forwarder(query_grpc.QueryServiceServicer):
                 source_pb.GetPhotosRequest(subject_ids=subject_ids), timeout=1.5
             )
         return query_pb.SearchResponse()
+
+    async def GetCapabilities(
+        self, request: query_pb.GetCapabilitiesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> query_pb.GetCapabilitiesResponse:
+        """The baseline measures Search only."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the baseline serves Search only")
 
 
 async def main() -> None:

@@ -45,9 +45,15 @@ class Source(source_grpc.SourceServiceServicer):
     async def Search(self, request: source_pb.SearchRequest, context: Any) -> source_pb.SearchResponse:
         return source_pb.SearchResponse(records=[source_pb.SourceRecord(record_id="r1")])
 
+    async def GetPhotos(
+        self, request: source_pb.GetPhotosRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> source_pb.GetPhotosResponse:
+        """The benchmark measures Search only."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the benchmark serves Search only")
+
 
 class Broker(source_grpc.SourceServiceServicer):
-    def __init__(self, stub: source_grpc.SourceServiceStub, spans: ClientSpans | None) -> None:
+    def __init__(self, stub: source_grpc.SourceServiceAsyncStub, spans: ClientSpans | None) -> None:
         self.stub = stub
         self.spans = spans
 
@@ -63,6 +69,12 @@ class Broker(source_grpc.SourceServiceServicer):
     async def Search(self, request: source_pb.SearchRequest, context: Any) -> source_pb.SearchResponse:
         first, second = await asyncio.gather(self._one(request), self._one(request))
         return source_pb.SearchResponse(records=[*first.records, *second.records])
+
+    async def GetPhotos(
+        self, request: source_pb.GetPhotosRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> source_pb.GetPhotosResponse:
+        """The benchmark measures Search only."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the benchmark serves Search only")
 
 
 async def serve(role: str, pki: Path, traced: bool, store: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ class Served:
 
     def stub(
         self, client: str = "auditor"
-    ) -> tuple[grpc.aio.Channel, audit_service_pb2_grpc.AuditServiceStub]:
+    ) -> tuple[grpc.aio.Channel, audit_service_pb2_grpc.AuditServiceAsyncStub]:
         channel = grpc.aio.secure_channel(f"127.0.0.1:{self.port}", channel_credentials(self.pki_dir, client))
         return channel, audit_service_pb2_grpc.AuditServiceStub(channel)
 
@@ -53,9 +53,9 @@ async def served(tmp_path: Path, pki_dir: Path) -> AsyncIterator[Served]:
         await log.close()
 
 
-async def _error(call: object) -> grpc.aio.AioRpcError:
+async def _error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call  # type: ignore[misc]
+        await call
     return info.value
 
 

@@ -40,7 +40,7 @@ def record(**overrides: Any) -> source_pb.SourceRecord:
     )
     for key, value in overrides.items():
         if isinstance(value, list):
-            rec.ClearField(key)
+            del getattr(rec, key)[:]
             getattr(rec, key).extend(value)
         elif isinstance(value, Message):
             getattr(rec, key).CopyFrom(value)

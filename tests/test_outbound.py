@@ -290,7 +290,7 @@ def test_audit_log_holds_every_message_of_the_exchange(
 ) -> None:
     """R-AUD-1: the analyst's query, each outbound query, each partner response, the response."""
     events = audit_events_of_trace(mesh, exchange.trace_id)
-    by_type: dict[int, list[audit_pb.AuditEvent]] = {}
+    by_type: dict[T.ValueType, list[audit_pb.AuditEvent]] = {}
     for event in events:
         by_type.setdefault(event.event_type, []).append(event)
     called = set(TWO_WAY_PARTNER_IDS) - {"arjis"}

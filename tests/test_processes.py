@@ -269,7 +269,7 @@ def test_one_query_is_one_trace_across_four_processes(mesh: ProcessMesh) -> None
 # --------------------------------------------------------------------------- 2. PII canary
 
 
-def _canary_queries() -> list[tuple[subject_pb2.SubjectQuery, subject_pb2.Purpose]]:
+def _canary_queries() -> list[tuple[subject_pb2.SubjectQuery, subject_pb2.Purpose.ValueType]]:
     name = subject_pb2.NameCriteria(first_name=CANARY_FIRST, last_name=CANARY_LAST, date_of_birth=CANARY_DOB)
     return [
         (subject_pb2.SubjectQuery(name=name), LAW),

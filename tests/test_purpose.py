@@ -29,7 +29,7 @@ ALL_LAWFUL = LAWFUL_PURPOSES
         (subject_pb2.PURPOSE_EMPLOYMENT_BACKGROUND_CHECK, "EMPLOYMENT_BACKGROUND_CHECK"),
     ],
 )
-def test_lawful_permitted_purpose(purpose: int, name: str) -> None:
+def test_lawful_permitted_purpose(purpose: subject_pb2.Purpose.ValueType, name: str) -> None:
     assert check_purpose(purpose, ALL_LAWFUL) == name
 
 
@@ -43,7 +43,7 @@ def test_unspecified_purpose_is_a_missing_field() -> None:
 @pytest.mark.parametrize(
     "purpose", [subject_pb2.PURPOSE_LICENSING, subject_pb2.PURPOSE_BENEFITS_ELIGIBILITY, 6, 99, -1]
 )
-def test_unlawful_purpose(purpose: int) -> None:
+def test_unlawful_purpose(purpose: subject_pb2.Purpose.ValueType) -> None:
     with pytest.raises(PermissionDenied) as info:
         check_purpose(purpose, ALL_LAWFUL | {"LICENSING", "BENEFITS_ELIGIBILITY"})
     assert info.value.reason == PURPOSE_NOT_LAWFUL

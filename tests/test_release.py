@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from google.protobuf.message import Message
@@ -59,7 +59,7 @@ def record(source: int = EID, **overrides: Any) -> source_pb.SourceRecord:
     )
     for key, value in overrides.items():
         if isinstance(value, list):
-            rec.ClearField(key)
+            del getattr(rec, key)[:]
             getattr(rec, key).extend(value)
         elif isinstance(value, Message):
             getattr(rec, key).CopyFrom(value)
@@ -442,9 +442,7 @@ _STATUSES = st.sampled_from([v.number for v in source_pb.RecordStatus.DESCRIPTOR
 _RESTRICTIONS = st.lists(
     st.sampled_from([v.number for v in source_pb.RestrictionCategory.DESCRIPTOR.values]), max_size=2
 )
-_PROTECTED = st.lists(
-    st.sampled_from([v.number for v in source_pb.ProtectedClass.DESCRIPTOR.values]), max_size=2
-)
+_PROTECTED = st.lists(st.sampled_from(source_pb.ProtectedClass.values()), max_size=2)
 
 
 def _mostly(draw: st.DrawFn, usual: object, other: st.SearchStrategy[Any]) -> Any:
@@ -488,7 +486,7 @@ def source_records(draw: st.DrawFn, record_id: str, source: int) -> source_pb.So
         ),
         record_status=_mostly(draw, source_pb.RECORD_STATUS_CLOSED, _STATUSES),
         restrictions=_mostly(draw, [], _RESTRICTIONS),
-        protected_classes=cast(list[source_pb.ProtectedClass], draw(_PROTECTED)),
+        protected_classes=draw(_PROTECTED),
         person_subject=_mostly(draw, True, st.booleans()),
     )
     if draw(st.booleans()):

@@ -8,7 +8,7 @@ Covers: broker-only access (R-ID-1), every query category with scores and matche
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import grpc
@@ -44,27 +44,28 @@ async def sources(source_data: Path, pki_dir: Path) -> AsyncIterator[dict[str, R
 
 def _stub(
     pki_dir: Path, source: RunningSource, cert: str = BROKER_CLIENT_NAME
-) -> source_grpc.SourceServiceStub:
+) -> source_grpc.SourceServiceAsyncStub:
     channel = grpc.aio.secure_channel(f"127.0.0.1:{source.port}", channel_credentials(pki_dir, cert))
     return source_grpc.SourceServiceStub(channel)
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def stubs(sources: dict[str, RunningSource], pki_dir: Path) -> dict[str, source_grpc.SourceServiceStub]:
+async def stubs(
+    sources: dict[str, RunningSource], pki_dir: Path
+) -> dict[str, source_grpc.SourceServiceAsyncStub]:
     return {kind: _stub(pki_dir, source) for kind, source in sources.items()}
 
 
 async def _search(
-    stub: source_grpc.SourceServiceStub, max_records: int = 0, **subject: object
+    stub: source_grpc.SourceServiceAsyncStub, max_records: int = 0, **subject: object
 ) -> source_pb.SearchResponse:
     request = source_pb.SearchRequest(subject=S.SubjectQuery(**subject), max_records=max_records)  # type: ignore[arg-type]
-    response: source_pb.SearchResponse = await stub.Search(request, timeout=10)
-    return response
+    return await stub.Search(request, timeout=10)
 
 
-async def _error(call: object) -> grpc.aio.AioRpcError:
+async def _error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call  # type: ignore[misc]
+        await call
     return caught.value
 
 
@@ -139,7 +140,7 @@ async def test_a_certificate_from_another_ca_fails_the_handshake(
     ],
 )
 async def test_identifier_queries_score_one(
-    stubs: dict[str, source_grpc.SourceServiceStub], criteria: S.IdentifierCriteria, field: str
+    stubs: dict[str, source_grpc.SourceServiceAsyncStub], criteria: S.IdentifierCriteria, field: str
 ) -> None:
     response = await _search(stubs["eid"], identifier=criteria)
     assert response.source == records_pb2.SOURCE_SYSTEM_EID
@@ -150,7 +151,7 @@ async def test_identifier_queries_score_one(
 
 
 async def test_name_and_dob_query_returns_the_person_with_eid_annotations(
-    stubs: dict[str, source_grpc.SourceServiceStub],
+    stubs: dict[str, source_grpc.SourceServiceAsyncStub],
 ) -> None:
     person = showcase("protected_asylum_seeker")
     response = await _search(stubs["eid"], name=person.name_query().name)
@@ -166,7 +167,7 @@ async def test_name_and_dob_query_returns_the_person_with_eid_annotations(
 
 
 async def test_tolerant_name_query_matches_both_sources_with_scores(
-    stubs: dict[str, source_grpc.SourceServiceStub],
+    stubs: dict[str, source_grpc.SourceServiceAsyncStub],
 ) -> None:
     person = showcase("tolerant_name")
     for kind in ("eid", "tecs"):
@@ -185,7 +186,7 @@ async def test_tolerant_name_query_matches_both_sources_with_scores(
 
 
 async def test_tecs_annotations_roles_status_restrictions_and_remarks(
-    stubs: dict[str, source_grpc.SourceServiceStub],
+    stubs: dict[str, source_grpc.SourceServiceAsyncStub],
 ) -> None:
     response = await _search(stubs["tecs"], incident=S.IncidentCriteria(activity_number="ACT-2019-9000001"))
     by_id = {r.record_id: r for r in response.records}
@@ -204,7 +205,7 @@ async def test_tecs_annotations_roles_status_restrictions_and_remarks(
     assert response.records[0].record_status == source_pb.RECORD_STATUS_OPEN
 
 
-async def test_address_and_phone_queries(stubs: dict[str, source_grpc.SourceServiceStub]) -> None:
+async def test_address_and_phone_queries(stubs: dict[str, source_grpc.SourceServiceAsyncStub]) -> None:
     person = showcase("incident_address")
     full = await _search(
         stubs["tecs"], address=S.AddressCriteria(full_address="1420 Larchmont Ave Apt 3B, Tucson, AZ 85719")
@@ -225,7 +226,7 @@ async def test_address_and_phone_queries(stubs: dict[str, source_grpc.SourceServ
     assert list(phone.records[0].matched_fields) == ["address.phone_number"]
 
 
-async def test_incident_description_narrows(stubs: dict[str, source_grpc.SourceServiceStub]) -> None:
+async def test_incident_description_narrows(stubs: dict[str, source_grpc.SourceServiceAsyncStub]) -> None:
     hit = await _search(
         stubs["tecs"],
         incident=S.IncidentCriteria(
@@ -243,7 +244,7 @@ async def test_incident_description_narrows(stubs: dict[str, source_grpc.SourceS
 
 
 async def test_combined_query_ranks_the_identifier_match_first(
-    stubs: dict[str, source_grpc.SourceServiceStub],
+    stubs: dict[str, source_grpc.SourceServiceAsyncStub],
 ) -> None:
     target = showcase("common_name_07")
     response = await _search(
@@ -256,7 +257,9 @@ async def test_combined_query_ranks_the_identifier_match_first(
     assert all(r.match_score < 1.0 for r in response.records[1:])
 
 
-async def test_max_records_bounds_a_name_only_query(stubs: dict[str, source_grpc.SourceServiceStub]) -> None:
+async def test_max_records_bounds_a_name_only_query(
+    stubs: dict[str, source_grpc.SourceServiceAsyncStub],
+) -> None:
     response = await _search(
         stubs["eid"], max_records=10, name=S.NameCriteria(first_name="Samuel", last_name="Pettigrew")
     )
@@ -266,7 +269,7 @@ async def test_max_records_bounds_a_name_only_query(stubs: dict[str, source_grpc
     assert scores == sorted(scores, reverse=True)
 
 
-async def test_no_match_is_an_empty_ok_response(stubs: dict[str, source_grpc.SourceServiceStub]) -> None:
+async def test_no_match_is_an_empty_ok_response(stubs: dict[str, source_grpc.SourceServiceAsyncStub]) -> None:
     response = await _search(
         stubs["eid"], name=S.NameCriteria(first_name="Evangeline", last_name="Thistlewood")
     )
@@ -277,7 +280,7 @@ async def test_no_match_is_an_empty_ok_response(stubs: dict[str, source_grpc.Sou
 # --------------------------------------------------------------------------- photos
 
 
-async def test_photos_by_subject_id(stubs: dict[str, source_grpc.SourceServiceStub]) -> None:
+async def test_photos_by_subject_id(stubs: dict[str, source_grpc.SourceServiceAsyncStub]) -> None:
     suspect = showcase("closed_suspect")
     ids = [suspect.record("eid").subject_id, suspect.record("tecs").subject_id, "EID-S-0999999999"]
     response = await stubs["photos"].GetPhotos(source_pb.GetPhotosRequest(subject_ids=ids), timeout=10)
@@ -289,7 +292,7 @@ async def test_photos_by_subject_id(stubs: dict[str, source_grpc.SourceServiceSt
 
 
 async def test_photos_are_never_searchable_and_records_hold_no_photos(
-    stubs: dict[str, source_grpc.SourceServiceStub],
+    stubs: dict[str, source_grpc.SourceServiceAsyncStub],
 ) -> None:
     error = await _error(_search(stubs["photos"], name=S.NameCriteria(last_name="Montesinos")))
     assert error.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -308,7 +311,7 @@ async def test_photos_are_never_searchable_and_records_hold_no_photos(
     ],
 )
 async def test_bad_photo_requests(
-    stubs: dict[str, source_grpc.SourceServiceStub], ids: list[str], field: str
+    stubs: dict[str, source_grpc.SourceServiceAsyncStub], ids: list[str], field: str
 ) -> None:
     error = await _error(stubs["photos"].GetPhotos(source_pb.GetPhotosRequest(subject_ids=ids), timeout=5))
     details = from_rpc_error(error)
@@ -399,7 +402,7 @@ BAD_SUBJECTS = [
 
 @pytest.mark.parametrize(("subject", "field", "reason"), BAD_SUBJECTS)
 async def test_bad_input_is_invalid_argument_naming_the_field(
-    stubs: dict[str, source_grpc.SourceServiceStub], subject: S.SubjectQuery, field: str, reason: str
+    stubs: dict[str, source_grpc.SourceServiceAsyncStub], subject: S.SubjectQuery, field: str, reason: str
 ) -> None:
     error = await _error(stubs["eid"].Search(source_pb.SearchRequest(subject=subject), timeout=5))
     details = from_rpc_error(error)
@@ -408,7 +411,9 @@ async def test_bad_input_is_invalid_argument_naming_the_field(
     assert field in {v.field for v in details.field_violations}
 
 
-async def test_max_records_and_request_id_bounds(stubs: dict[str, source_grpc.SourceServiceStub]) -> None:
+async def test_max_records_and_request_id_bounds(
+    stubs: dict[str, source_grpc.SourceServiceAsyncStub],
+) -> None:
     subject = S.SubjectQuery(name=S.NameCriteria(last_name="Lee"))
     for request, field in (
         (source_pb.SearchRequest(subject=subject, max_records=501), "max_records"),
@@ -445,7 +450,7 @@ async def test_unknown_fields_are_refused_at_any_depth(
             assert [v.field for v in details.field_violations] == [field]
 
 
-async def test_oversize_requests_are_refused(stubs: dict[str, source_grpc.SourceServiceStub]) -> None:
+async def test_oversize_requests_are_refused(stubs: dict[str, source_grpc.SourceServiceAsyncStub]) -> None:
     big_name = S.SubjectQuery(name=S.NameCriteria(last_name="Lee", middle_name="A" * 20_000))
     details = from_rpc_error(
         await _error(stubs["eid"].Search(source_pb.SearchRequest(subject=big_name), timeout=5))
@@ -463,7 +468,7 @@ async def test_oversize_requests_are_refused(stubs: dict[str, source_grpc.Source
 
 
 async def test_injected_error_rate_and_latency(
-    sources: dict[str, RunningSource], stubs: dict[str, source_grpc.SourceServiceStub]
+    sources: dict[str, RunningSource], stubs: dict[str, source_grpc.SourceServiceAsyncStub]
 ) -> None:
     faults = sources["tecs"].faults
     faults.error_rate = 1.0

@@ -63,7 +63,7 @@ class _ServiceB(source_grpc.SourceServiceServicer):
 
     async def Search(
         self, request: source_pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> Any:
+    ) -> source_pb.SearchResponse:
         self.traceparents.extend(str(v) for k, v in context.invocation_metadata() or () if k == "traceparent")
         with self.tracer.start_as_current_span("lookup", record_exception=False) as span:
             span.set_attribute(LEIS_RECORD_COUNT, 3)
@@ -78,24 +78,36 @@ class _ServiceB(source_grpc.SourceServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no match for {CANARY_NAME}")
         return source_pb.SearchResponse(records=[source_pb.SourceRecord(record_id="r1")])
 
+    async def GetPhotos(
+        self, request: source_pb.GetPhotosRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> source_pb.GetPhotosResponse:
+        """The mesh exercises Search only."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the test mesh serves Search only")
+
 
 class _ServiceA(source_grpc.SourceServiceServicer):
     """The broker stand-in: forwards to B over a traced channel, remembers trace ids."""
 
-    def __init__(self, stub: source_grpc.SourceServiceStub, spans: ClientSpans) -> None:
+    def __init__(self, stub: source_grpc.SourceServiceAsyncStub, spans: ClientSpans) -> None:
         self.stub = stub
         self.spans = spans
         self.trace_ids: list[str] = []
 
     async def Search(
         self, request: source_pb.SearchRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> Any:
+    ) -> source_pb.SearchResponse:
         self.trace_ids.append(_trace_id())
         try:
             with self.spans.call(f"/{SEARCH}") as metadata:
                 return await self.stub.Search(request, timeout=5, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             await context.abort(exc.code(), "source failed")
+
+    async def GetPhotos(
+        self, request: source_pb.GetPhotosRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> source_pb.GetPhotosResponse:
+        """The mesh exercises Search only."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the test mesh serves Search only")
 
 
 @dataclass
@@ -105,7 +117,7 @@ class Mesh:
     store: Path
     providers: list[TracerProvider]
     memory: InMemorySpanExporter
-    partner_stub: source_grpc.SourceServiceStub
+    partner_stub: source_grpc.SourceServiceAsyncStub
     partner_tracer: trace.Tracer
     partner_spans: ClientSpans
     a: _ServiceA
@@ -133,7 +145,7 @@ class Mesh:
 
 
 async def _start(
-    servicer: Any, provider: TracerProvider, creds: grpc.ServerCredentials
+    servicer: source_grpc.SourceServiceServicer, provider: TracerProvider, creds: grpc.ServerCredentials
 ) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server(interceptors=[TracingServerInterceptor(provider.get_tracer("test.server"))])
     source_grpc.add_SourceServiceServicer_to_server(servicer, server)
@@ -331,13 +343,19 @@ def test_client_span_metadata_and_extract_round_trip() -> None:
 # --------------------------------------------------------------------------- OTLP
 
 
-class _Receiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """An OTLP trace receiver built on the official opentelemetry-proto service definition."""
+class _Receiver:
+    """An OTLP trace receiver served through the official opentelemetry-proto service definition.
+
+    Duck-typed rather than a ``TraceServiceServicer`` subclass: that generated module carries
+    no types, and ``add_TraceServiceServicer_to_server`` only needs ``Export``.
+    """
 
     def __init__(self) -> None:
         self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
 
-    def Export(self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any) -> Any:
+    def Export(
+        self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.ServicerContext
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
         self.requests.append(request)
         return trace_service_pb2.ExportTraceServiceResponse()
 

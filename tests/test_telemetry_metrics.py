@@ -92,10 +92,18 @@ async def test_handshake_failures_are_counted(
     """A foreign-CA client fails the handshake before any interceptor; the monitor still counts it."""
     monitor = metrics.handshakes
 
-    class Observed(health_pb2_grpc.HealthServicer):
+    class Observed:
+        """A health servicer that sees each peer; duck-typed, as ``grpc_health`` carries no types."""
+
         async def Check(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             monitor.observe_peer(context.peer())
             return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING)
+
+        async def Watch(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this test serves Check only")
+
+        async def List(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this test serves Check only")
 
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(Observed(), server)

@@ -571,7 +571,9 @@ _FIELDS = {
 
 @st.composite
 def search_requests(draw: st.DrawFn) -> query_service_pb2.SearchRequest:
-    req = query_service_pb2.SearchRequest(purpose=cast(subject_pb2.Purpose, draw(st.integers(-2, 8))))
+    req = query_service_pb2.SearchRequest(
+        purpose=cast(subject_pb2.Purpose.ValueType, draw(st.integers(-2, 8)))
+    )
     for category, fields in _FIELDS.items():
         if draw(st.booleans()):
             getattr(req.subject, category).SetInParent()

@@ -31,7 +31,7 @@ __all__ = [
 # ErrorInfo reasons (domain leis.dhs.gov).
 
 
-def check_purpose(purpose: int, permitted: Collection[str]) -> str:
+def check_purpose(purpose: subject_pb2.Purpose.ValueType, permitted: Collection[str]) -> str:
     """Judge the stated purpose (R-Q-3); returns its name without prefix.
 
     UNSPECIFIED is a missing field (``InvalidArgument`` PURPOSE_REQUIRED);

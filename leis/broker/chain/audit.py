@@ -179,9 +179,8 @@ def _claimed(request: Any) -> _Claimed:
     if end_user is None:
         return _Claimed("", "", "")
     purpose = getattr(request, "purpose", 0)
-    purpose_name = (
-        subject_pb2.Purpose.Name(purpose) if purpose in subject_pb2.Purpose.values() else str(purpose)
-    )
+    known = subject_pb2.Purpose.DESCRIPTOR.values_by_number.get(purpose)
+    purpose_name = known.name if known is not None else str(purpose)
     return _Claimed(end_user.user_id[:64], end_user.ori[:16], purpose_name.removeprefix("PURPOSE_"))
 
 
