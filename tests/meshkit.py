@@ -227,8 +227,11 @@ def agreement_table(
     oris: Sequence[str] = ("TX0000001",),
     purposes: Sequence[str] = ("CRIMINAL_LAW_ENFORCEMENT",),
     rate_limit_per_minute: int | None = None,
+    max_concurrent_calls: int | None = None,
+    pinned_key: str | None = None,
 ) -> str:
-    """One ``[[agreement]]`` table for a test agency (certificate ``<id>.iss.leis.example``)."""
+    """One ``[[agreement]]`` table for a test agency (certificate ``<id>.iss.leis.example``),
+    pinned to ``pinned_key`` (the SPKI SHA-256 of its certificate; unpinned agreements serve no one)."""
     lines = [
         "[[agreement]]",
         f'id = "{agency_id}"',
@@ -242,6 +245,10 @@ def agreement_table(
         lines.append(f"effective_until = {effective_until}")
     if rate_limit_per_minute:
         lines.append(f"rate_limit_per_minute = {rate_limit_per_minute}")
+    if max_concurrent_calls:
+        lines.append(f"max_concurrent_calls = {max_concurrent_calls}")
+    if pinned_key:
+        lines.append(f'pinned_keys = [{{ spki_sha256 = "{pinned_key}" }}]')
     lines += [
         "version = 1",
         f'cert_identity = "{agency_id}.iss.leis.example"',
