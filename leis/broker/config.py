@@ -69,6 +69,21 @@ class RateLimitConfig:
 
 
 @dataclass(frozen=True)
+class AdmissionConfig:
+    """Bounds on calls in flight, checked in the chain so every refusal is audited (R-SEC-3).
+
+    ``agency_concurrent_calls`` is an agency's bound unless its agreement sets
+    ``max_concurrent_calls``; the broker-wide bound is ``[broker] max_concurrent_rpcs``.
+    ``core_concurrent_rpcs`` is gRPC core's own cap, far above both: it answers
+    "Concurrent RPC limit exceeded!" with no audit event, so it is only the last resort.
+    """
+
+    agency_concurrent_calls: int = 16
+    retry_after_seconds: float = 0.25
+    core_concurrent_rpcs: int = 4096
+
+
+@dataclass(frozen=True)
 class BrokerConfig:
     """Everything ``leis serve`` needs, resolved against the LEIS home directory."""
 
@@ -83,7 +98,11 @@ class BrokerConfig:
     outbound_deadline_ms: int = 2000
     # Prometheus /metrics on 127.0.0.1; None disables it, 0 picks a free port.
     metrics_port: int | None = 9464
+    metrics_host: str = "127.0.0.1"
+    # Serve /metrics over TLS with the broker's certificate, clients verified against the CA.
+    metrics_tls: bool = False
     rate_limits: RateLimitConfig = field(default_factory=RateLimitConfig)
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
     sources: tuple[SourceConfig, ...] = ()
 
     @property
@@ -127,7 +146,7 @@ def load_config(home: LeisHome, path: Path | None = None) -> BrokerConfig:
 
 
 def _apply(config: BrokerConfig, data: dict[str, Any], path: Path) -> BrokerConfig:
-    unknown = set(data) - {"broker", "rate_limits", "sources"}
+    unknown = set(data) - {"broker", "rate_limits", "admission", "sources"}
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
     broker = data.get("broker", {})
@@ -141,6 +160,8 @@ def _apply(config: BrokerConfig, data: dict[str, Any], path: Path) -> BrokerConf
         "registry_poll_seconds": float,
         "outbound_deadline_ms": int,
         "metrics_port": int,
+        "metrics_host": str,
+        "metrics_tls": bool,
     }
     updates = _typed(broker, allowed, f"{path}: [broker]")
     if "max_results" in updates and not 1 <= updates["max_results"] <= 100:
@@ -153,6 +174,18 @@ def _apply(config: BrokerConfig, data: dict[str, Any], path: Path) -> BrokerConf
             f"{path}: [rate_limits]",
         )
         config = replace(config, rate_limits=replace(config.rate_limits, **limits))
+    if "admission" in data:
+        admission = _typed(
+            data["admission"],
+            {"agency_concurrent_calls": int, "retry_after_seconds": float, "core_concurrent_rpcs": int},
+            f"{path}: [admission]",
+        )
+        config = replace(config, admission=replace(config.admission, **admission))
+    if config.admission.core_concurrent_rpcs <= config.max_concurrent_rpcs:
+        raise ConfigError(
+            f"{path}: [admission] core_concurrent_rpcs must be above [broker] max_concurrent_rpcs "
+            "(gRPC core's cap refuses without an audit event)"
+        )
     if "sources" in data:
         sources = []
         for name in SOURCE_NAMES:
@@ -194,9 +227,13 @@ def _typed(table: Any, allowed: dict[str, type], where: str) -> dict[str, Any]:
             raise ConfigError(f"{where}: unknown key {key!r}")
         kind = allowed[key]
         value = float(raw) if kind is float and isinstance(raw, int) and not isinstance(raw, bool) else raw
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ConfigError(f"{where}: {key} must be {kind.__name__}, got {type(value).__name__}")
-        if isinstance(value, int | float) and (value < 0 or (value == 0 and key not in ZERO_ALLOWED)):
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and (value < 0 or (value == 0 and key not in ZERO_ALLOWED))
+        ):
             raise ConfigError(f"{where}: {key} must be positive")
         out[key] = value
     return out
