@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 import grpc
 
 from leis.audit import AuditLog, open_audit_log
-from leis.broker.config import BrokerConfig, RateLimitConfig, SourceConfig
+from leis.broker.config import AdmissionConfig, BrokerConfig, RateLimitConfig, SourceConfig
 from leis.broker.server import Broker, start_broker
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, CertFiles, agency_client_name
@@ -62,6 +62,8 @@ class Mesh:
         registry_poll_seconds: float = 0.2,
         outbound_deadline_ms: int = 2000,
         source_faults: dict[str, dict[str, Any]] | None = None,
+        admission: AdmissionConfig | None = None,
+        max_concurrent_rpcs: int | None = None,
     ) -> None:
         self.root = root
         self.pki_dir = pki_dir
@@ -81,6 +83,8 @@ class Mesh:
         self._registry_poll_seconds = registry_poll_seconds
         self._outbound_deadline_ms = outbound_deadline_ms
         self._source_faults = source_faults or {}
+        self._admission = admission or AdmissionConfig()
+        self._max_concurrent_rpcs = max_concurrent_rpcs or BrokerConfig.max_concurrent_rpcs
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="leis-mesh", daemon=True)
         self.sources: dict[str, Any] = {}
@@ -140,6 +144,8 @@ class Mesh:
             listen="127.0.0.1:0",
             max_results=self._max_results,
             rate_limits=self._rate_limits,
+            admission=self._admission,
+            max_concurrent_rpcs=self._max_concurrent_rpcs,
             registry_poll_seconds=self._registry_poll_seconds,
             metrics_port=0,
             outbound_deadline_ms=self._outbound_deadline_ms,
