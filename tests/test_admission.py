@@ -20,8 +20,9 @@ import pytest
 from meshkit import Mesh, agreement_table, registry_with
 
 from leis.audit.store import SearchFilter
-from leis.broker.config import AdmissionConfig
+from leis.broker.config import AdmissionConfig, ConfigError, load_config
 from leis.common.errors import details_of
+from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, CertFiles, identity_from_pem
 from leis.pki.ca import issue_client_certificate
 from leis_api.v1 import query_service_pb2 as query_pb
@@ -164,3 +165,24 @@ def test_the_broker_wide_bound_is_enforced_in_the_chain_and_audited(
     assert set(reasons) == {"BROKER_CONCURRENCY_LIMITED"}
     assert sum(1 for code, _, _ in outcomes if code == grpc.StatusCode.OK) <= BROKER_BOUND
     assert _refusals(mesh, "greedy")["BROKER_CONCURRENCY_LIMITED"] == reasons["BROKER_CONCURRENCY_LIMITED"]
+
+
+def test_admission_and_metrics_configuration(tmp_path: Path) -> None:
+    home = LeisHome(tmp_path)
+    assert load_config(home).admission == AdmissionConfig(16, 0.25, 4096)
+    home.config.write_text(
+        "[broker]\nmax_concurrent_rpcs = 300\nmetrics_tls = true\n"
+        "[admission]\nagency_concurrent_calls = 8\nretry_after_seconds = 1\ncore_concurrent_rpcs = 1000\n"
+    )
+    config = load_config(home)
+    assert (config.max_concurrent_rpcs, config.metrics_tls, config.metrics_host) == (300, True, "127.0.0.1")
+    assert config.admission == AdmissionConfig(8, 1.0, 1000)
+    home.config.write_text("[broker]\nmax_concurrent_rpcs = 5000\n")
+    with pytest.raises(ConfigError, match="core_concurrent_rpcs must be above"):
+        load_config(home)
+    home.config.write_text("[admission]\nagency_concurrent_calls = 0\n")
+    with pytest.raises(ConfigError, match="agency_concurrent_calls must be positive"):
+        load_config(home)
+    home.config.write_text('[broker]\nmetrics_tls = "yes"\n')
+    with pytest.raises(ConfigError, match="metrics_tls must be bool"):
+        load_config(home)
