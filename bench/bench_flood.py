@@ -123,8 +123,13 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--flood", type=int, nargs="+", default=[48, 400], help="flooder calls in flight")
+    parser.add_argument(
+        "--agency-concurrency", type=int, default=16, help="[admission] agency_concurrent_calls of the broker"
+    )
     args = parser.parse_args()
     home: LeisHome = prepare_home(args.home, args.persons)
+    with home.config.open("a") as config:
+        config.write(f"\n[admission]\nagency_concurrent_calls = {args.agency_concurrency}\n")
     subjects = queries(home, 100)
     flood_payloads = _requests(subjects, FLOODER[1], "flooder")
     flood_payloads = [p if i % 5 else GARBAGE for i, p in enumerate(flood_payloads)]
