@@ -41,7 +41,8 @@ from mesh import PORTS, LoadResult, bench_mesh, closed_loop, prepare_home, rss_m
 from leis.broker.outbound import MAX_PARTNER_RESPONSE_BYTES
 from leis.common.paths import LeisHome
 from leis.common.tls import channel_credentials
-from leis.registry.agreements import seed_registry_text
+from leis.pki.pins import key_pins
+from leis.registry.agreements import pin_registry_text, seed_registry_text
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis_api.partner.v1 import partner_search_service_pb2_grpc as partner_grpc
 from leis_api.v1 import federated_search_service_pb2 as fed_pb
@@ -101,7 +102,7 @@ def configure(home: LeisHome, deadline_ms: int) -> None:
             photos_port=PORTS["photos"],
         ),
     )
-    registry = seed_registry_text()
+    registry = pin_registry_text(seed_registry_text(), key_pins(home.pki)).text
     for agency_id in TWO_WAY_PARTNER_IDS:
         wanted = default_address(agency_id, host="127.0.0.1", base_port=PARTNER_BASE_PORT)
         seed = f'endpoint = "{default_address(agency_id)}"'

@@ -19,6 +19,7 @@ import grpc
 
 from leis.common.paths import LeisHome
 from leis.pki.ca import init_pki
+from leis.pki.pins import key_pins
 from leis.registry.agreements import write_seed_registry
 from leis_sim.launcher import Mesh, leis_argv
 
@@ -52,7 +53,7 @@ def prepare_home(root: Path, persons: int) -> LeisHome:
     if not home.pki.exists():
         init_pki(home.pki)
     if not home.agreements.exists():
-        write_seed_registry(home.agreements)
+        write_seed_registry(home.agreements, key_pins(home.pki))
     home.config.write_text(
         BENCH_CONFIG.format(
             broker_port=PORTS["broker"],

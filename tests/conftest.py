@@ -74,8 +74,12 @@ def source_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def seed_registry() -> str:
-    """The seed agreement registry text (R-ID-4)."""
-    from leis.registry.agreements import seed_registry_text
+def seed_registry(pki_dir: Path) -> str:
+    """The seed agreement registry text (R-ID-4), every agreement pinned to its key in ``pki_dir``
+    (R-SEC-4), as ``leis registry init`` writes it: the suite runs with pinning on."""
+    from leis.pki.pins import key_pins
+    from leis.registry.agreements import pin_registry_text, seed_registry_text
 
-    return seed_registry_text()
+    pinning = pin_registry_text(seed_registry_text(), key_pins(pki_dir))
+    assert not pinning.unpinned
+    return pinning.text

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 import grpc
 
 from leis.audit import AuditLog, open_audit_log
-from leis.broker.config import BrokerConfig, RateLimitConfig, SourceConfig
+from leis.broker.config import AdmissionConfig, BrokerConfig, RateLimitConfig, SourceConfig
 from leis.broker.server import Broker, start_broker
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, CertFiles, agency_client_name
@@ -63,6 +63,8 @@ class Mesh:
         source_faults: dict[str, dict[str, Any]] | None = None,
         lexs: bool = False,
         lexs_partners: Sequence[str] = (),
+        admission: AdmissionConfig | None = None,
+        max_concurrent_rpcs: int | None = None,
     ) -> None:
         self.root = root
         self.pki_dir = pki_dir
@@ -84,6 +86,10 @@ class Mesh:
         self._source_faults = source_faults or {}
         self._lexs = lexs
         self._lexs_partners = tuple(lexs_partners)
+        self._admission = admission or AdmissionConfig()
+        self._max_concurrent_rpcs = (
+            max_concurrent_rpcs or BrokerConfig.model_fields["max_concurrent_rpcs"].default
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="leis-mesh", daemon=True)
         self.sources: dict[str, Any] = {}
@@ -145,6 +151,8 @@ class Mesh:
             listen="127.0.0.1:0",
             max_results=self._max_results,
             rate_limits=self._rate_limits,
+            admission=self._admission,
+            max_concurrent_rpcs=self._max_concurrent_rpcs,
             registry_poll_seconds=self._registry_poll_seconds,
             metrics_port=0,
             outbound_deadline_ms=self._outbound_deadline_ms,
@@ -233,8 +241,11 @@ def agreement_table(
     oris: Sequence[str] = ("TX0000001",),
     purposes: Sequence[str] = ("CRIMINAL_LAW_ENFORCEMENT",),
     rate_limit_per_minute: int | None = None,
+    max_concurrent_calls: int | None = None,
+    pinned_key: str | None = None,
 ) -> str:
-    """One ``[[agreement]]`` table for a test agency (certificate ``<id>.iss.leis.example``)."""
+    """One ``[[agreement]]`` table for a test agency (certificate ``<id>.iss.leis.example``),
+    pinned to ``pinned_key`` (the SPKI SHA-256 of its certificate; unpinned agreements serve no one)."""
     lines = [
         "[[agreement]]",
         f'id = "{agency_id}"',
@@ -248,6 +259,10 @@ def agreement_table(
         lines.append(f"effective_until = {effective_until}")
     if rate_limit_per_minute:
         lines.append(f"rate_limit_per_minute = {rate_limit_per_minute}")
+    if max_concurrent_calls:
+        lines.append(f"max_concurrent_calls = {max_concurrent_calls}")
+    if pinned_key:
+        lines.append(f'pinned_keys = [{{ spki_sha256 = "{pinned_key}" }}]')
     lines += [
         "version = 1",
         f'cert_identity = "{agency_id}.iss.leis.example"',

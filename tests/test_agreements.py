@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,15 +16,18 @@ from leis.cli import main
 from leis.common import tls
 from leis.common.tls import CertFiles, CertIdentity, identity_from_pem
 from leis.common.vocab import ORI_PATTERN, SEED_AGENCY_IDS, Purpose, ReleaseProfile
+from leis.pki.pins import key_pins
 from leis.registry.agreements import (
     ID_PATTERN,
     Agreement,
     AgreementStatus,
     Direction,
+    Registry,
     RegistryError,
     Role,
     load_registry,
     parse_registry,
+    pin_registry_text,
     seed_registry_text,
     write_seed_registry,
 )
@@ -85,9 +89,9 @@ def registry_text(*tables: str, header: str = "version = 1\n") -> str:
 
 
 @pytest.fixture
-def seed_path(tmp_path: Path) -> Path:
+def seed_path(tmp_path: Path, pki_dir: Path) -> Path:
     path = tmp_path / "agreements.toml"
-    write_seed_registry(path)
+    write_seed_registry(path, key_pins(pki_dir))
     return path
 
 
@@ -108,6 +112,7 @@ def test_seed_has_the_ten_agreements_of_the_pia(seed_path: Path) -> None:
         assert 2 <= len(agreement.permitted_oris) <= 4
         assert all(ORI_PATTERN.fullmatch(ori) for ori in agreement.permitted_oris)
         assert agreement.permitted_purposes == frozenset(Purpose)
+        assert len(agreement.pinned_keys) == 1
         expected_profile = ReleaseProfile.ONE_WAY if agreement.id == "nlets" else ReleaseProfile.STANDARD
         assert agreement.release_profile is expected_profile
     assert {ori[:2] for ori in registry.get("azlink").permitted_oris} == {"AZ"}  # type: ignore[union-attr]
@@ -133,22 +138,28 @@ def test_purposes_are_the_permitted_proto_purposes() -> None:
 def test_write_seed_refuses_to_overwrite(seed_path: Path) -> None:
     seed_path.write_text("# operator's edits\n")
     with pytest.raises(RegistryError, match="already exists; refusing to overwrite"):
-        write_seed_registry(seed_path)
+        write_seed_registry(seed_path, {})
     assert seed_path.read_text() == "# operator's edits\n"
     assert [p.name for p in seed_path.parent.iterdir()] == ["agreements.toml"]
 
 
-def test_cli_check_and_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_check_and_init(tmp_path: Path, pki_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "agreements.toml"
-    assert main(["registry", "init", str(path)]) == 0
-    assert "12 agreements" in capsys.readouterr().out
     assert main(["registry", "init", str(path)]) == 1
+    assert "no PKI here" in capsys.readouterr().err
+    assert not path.exists()
+    assert main(["registry", "init", str(path), "--pki", str(pki_dir)]) == 0
+    written = capsys.readouterr().out
+    assert "12 agreements" in written
+    assert "pinned 12 agreement(s)" in written
+    assert main(["registry", "init", str(path), "--pki", str(pki_dir)]) == 1
     assert f"{path}: already exists" in capsys.readouterr().err
     assert main(["registry", "check", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{path}: registry version 1, 12 agreements")
     assert len(out) == 13
     assert any(line.split()[:3] == ["nlets", "PARTNER/ONE_WAY", "ACTIVE"] for line in out)
+    assert all(line.endswith("pins=1") for line in out[1:])
     path.write_text(edit(seed_registry_text(), 'id = "lasd"', 'id = "LASD"'))
     assert main(["registry", "check", str(path)]) == 1
     assert f"{path}: agreement[8]: id: 'LASD' is not lower-kebab-case" in capsys.readouterr().err
@@ -448,25 +459,32 @@ def _identity(files: CertFiles) -> CertIdentity:
     return identity_from_pem(files.cert.read_bytes())
 
 
-def test_for_identity_maps_each_seed_certificate(
+def _resolved(registry: Registry, identity: CertIdentity, today: date = date(2025, 1, 1)) -> str | None:
+    """The id of the one agreement a certificate is proven to belong to, as the broker decides it."""
+    named = registry.named_by(identity)
+    if len(named) != 1 or named[0].pin_refusal(identity, today) is not None:
+        return None
+    return named[0].id
+
+
+def test_each_seed_certificate_is_pinned_to_its_agreement(
     pki_dir: Path, seed_path: Path, bad_certs: dict[str, CertFiles]
 ) -> None:
     registry = load_registry(seed_path)
     for agency in SEED_AGENCY_IDS:
         identity = identity_from_pem((pki_dir / f"{tls.agency_client_name(agency)}.crt").read_bytes())
-        agreement = registry.for_identity(identity)
-        assert agreement is not None
-        assert agreement.id == agency
-    for name, agency in [("dhs-analyst", "dhs-analyst"), ("auditor", "auditor")]:
-        agreement = registry.for_identity(identity_from_pem((pki_dir / f"{name}.crt").read_bytes()))
-        assert agreement is not None
-        assert agreement.id == agency
-    assert registry.for_identity(_identity(bad_certs["unregistered"])) is None
+        assert _resolved(registry, identity) == agency
+    for name in ("dhs-analyst", "auditor"):
+        assert _resolved(registry, identity_from_pem((pki_dir / f"{name}.crt").read_bytes())) == name
+    assert registry.named_by(_identity(bad_certs["unregistered"])) == ()
     broker = identity_from_pem((pki_dir / "broker-client.crt").read_bytes())
-    assert registry.for_identity(broker) is None
+    assert registry.named_by(broker) == ()
+    impostor = _identity(bad_certs["revoked"])  # ndex's name, another key
+    assert [a.id for a in registry.named_by(impostor)] == ["ndex"]
+    assert _resolved(registry, impostor) is None
 
 
-def test_for_identity_with_pinned_fingerprints(pki_dir: Path, bad_certs: dict[str, CertFiles]) -> None:
+def test_pinned_certificate_fingerprints(pki_dir: Path, bad_certs: dict[str, CertFiles]) -> None:
     pinned = identity_from_pem((pki_dir / "agency-ndex.crt").read_bytes())
     other = _identity(bad_certs["revoked"])  # same DNS identity, another key and certificate
     assert other.dns_names == pinned.dns_names
@@ -474,14 +492,105 @@ def test_for_identity_with_pinned_fingerprints(pki_dir: Path, bad_certs: dict[st
     text = registry_text(NDEX + f'cert_fingerprints = ["{"0" * 64}", "{openssl_style}"]\n')
     registry = parse_registry(text.encode(), Path("r.toml"))
     assert registry.agreements[0].cert_fingerprints[1] == pinned.fingerprint_sha256
-    assert registry.for_identity(pinned) is registry.agreements[0]
-    assert registry.for_identity(other) is None
+    assert _resolved(registry, pinned) == "ndex"
+    assert _resolved(registry, other) is None
+
+
+def test_an_agreement_that_pins_nothing_accepts_nothing(pki_dir: Path) -> None:
+    identity = identity_from_pem((pki_dir / "agency-ndex.crt").read_bytes())
     unpinned = parse_registry(registry_text(NDEX).encode(), Path("r.toml"))
-    assert unpinned.for_identity(other) is unpinned.agreements[0]
+    assert unpinned.agreements[0].pin_refusal(identity, date(2025, 1, 1)) == (
+        "the agreement pins no key (fill in pinned_keys with `leis registry pin`)"
+    )
 
 
-def test_for_identity_ignores_common_name() -> None:
+def test_key_rotation_overlap_window(pki_dir: Path, bad_certs: dict[str, CertFiles]) -> None:
+    """Old key until its not_after (inclusive), new key from its not_before: a registry change."""
+    old = identity_from_pem((pki_dir / "agency-ndex.crt").read_bytes())
+    new = _identity(bad_certs["revoked"])  # stands in for the re-keyed certificate
+    text = registry_text(
+        NDEX
+        + f'pinned_keys = [{{ spki_sha256 = "{old.spki_sha256}", not_after = 2025-06-30 }},\n'
+        + f'  {{ spki_sha256 = "{new.spki_sha256}", not_before = 2025-06-01 }}]\n'
+    )
+    registry = parse_registry(text.encode(), Path("r.toml"))
+    assert _resolved(registry, old, date(2025, 5, 31)) == "ndex"
+    assert _resolved(registry, new, date(2025, 5, 31)) is None
+    for overlap in (date(2025, 6, 1), date(2025, 6, 30)):
+        assert _resolved(registry, old, overlap) == _resolved(registry, new, overlap) == "ndex"
+    assert _resolved(registry, old, date(2025, 7, 1)) is None
+    assert _resolved(registry, new, date(2025, 7, 1)) == "ndex"
+    assert registry.agreements[0].pin_refusal(old, date(2025, 7, 1)) == (
+        "the certificate's key is pinned, but its pin ended on 2025-06-30"
+    )
+
+
+def test_two_san_certificate_names_both_agreements() -> None:
+    registry = parse_registry(registry_text(NDEX, NLETS).encode(), Path("r.toml"))
+    now = datetime.now(UTC)
+    both = CertIdentity(
+        "x", ("nlets.iss.leis.example", "ndex.iss.leis.example"), "0" * 64, "1" * 64, 1, now, now
+    )
+    assert [a.id for a in registry.named_by(both)] == ["nlets", "ndex"]
+
+
+@pytest.mark.parametrize(
+    ("pins", "message"),
+    [
+        (
+            '[{ spki_sha256 = "KEY" }, { spki_sha256 = "KEY" }]',
+            "agreement 'ndex': pinned_keys[1][spki_sha256]: 'KEY' is listed twice",
+        ),
+        (
+            '[{ spki_sha256 = "KEY", not_before = 2025-02-01, not_after = 2025-01-01 }]',
+            "agreement 'ndex': pinned_keys[0][not_after]: 2025-01-01 is before not_before 2025-02-01",
+        ),
+        ('[{ spki_sha256 = "abc" }]', "agreement 'ndex': pinned_keys[0][spki_sha256]: 'abc' is not valid"),
+        ('[{ spki = "KEY" }]', "agreement 'ndex': pinned_keys[0][spki_sha256]: missing (required)"),
+        (
+            '[{ spki_sha256 = "KEY", expires = 2025-01-01 }]',
+            "agreement 'ndex': pinned_keys[0][expires]: unknown field",
+        ),
+    ],
+)
+def test_malformed_pins_are_refused(pins: str, message: str) -> None:
+    text = registry_text(NDEX + f"pinned_keys = {pins}\n".replace("KEY", "a" * 64))
+    with pytest.raises(RegistryError, match=re.escape("r.toml: " + message.replace("KEY", "a" * 64))):
+        parse_registry(text.encode(), Path("r.toml"))
+
+
+def test_one_key_pinned_by_two_agreements_is_refused() -> None:
+    pin = f'pinned_keys = [{{ spki_sha256 = "{"b" * 64}" }}]\n'
+    with pytest.raises(RegistryError, match=r"agreement 'nlets': .*is already pinned by agreement 'ndex'$"):
+        parse_registry(registry_text(NDEX + pin, NLETS + pin).encode(), Path("r.toml"))
+
+
+def test_pin_registry_text_fills_only_unpinned_agreements(pki_dir: Path) -> None:
+    keys = key_pins(pki_dir)
+    kept = f'pinned_keys = [{{ spki_sha256 = "{"c" * 64}" }}]\n'
+    pinning = pin_registry_text(registry_text(NDEX + kept, NLETS, ANALYST), keys)
+    assert (pinning.pinned, pinning.unpinned) == (("nlets", "dhs-analyst"), ())
+    registry = parse_registry(pinning.text.encode(), Path("r.toml"))
+    assert registry.agreements[0].pinned_keys[0].spki_sha256 == "c" * 64
+    assert registry.agreements[1].pinned_keys[0].spki_sha256 == keys["nlets.iss.leis.example"]
+    assert pin_registry_text(pinning.text, {}).pinned == ()
+    assert pin_registry_text(registry_text(NDEX), {}).unpinned == ("ndex",)
+
+
+def test_cli_pin_fills_in_an_existing_registry(
+    tmp_path: Path, pki_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "agreements.toml"
+    path.write_text(seed_registry_text())
+    assert main(["registry", "pin", str(path), "--pki", str(pki_dir)]) == 0
+    assert "updated" in capsys.readouterr().out
+    assert all(a.pinned for a in load_registry(path).agreements)
+    assert main(["registry", "pin", str(path), "--pki", str(pki_dir)]) == 0
+    assert "unchanged" in capsys.readouterr().out
+
+
+def test_a_certificate_is_named_by_its_dns_san_not_its_common_name() -> None:
     registry = parse_registry(registry_text(NDEX).encode(), Path("r.toml"))
     now = datetime.now(UTC)
-    cn_only = CertIdentity("ndex.iss.leis.example", ("other.example",), "0" * 64, 1, now, now)
-    assert registry.for_identity(cn_only) is None
+    cn_only = CertIdentity("ndex.iss.leis.example", ("other.example",), "0" * 64, "1" * 64, 1, now, now)
+    assert registry.named_by(cn_only) == ()

@@ -160,15 +160,16 @@ def test_graceful_shutdown_finishes_in_flight_calls(
     assert outcome["response"].persons  # type: ignore[attr-defined]
 
 
-def test_revocation_takes_effect_without_restart(
-    tmp_path: Path, source_data: Path, seed_registry: str
-) -> None:
+def test_revocation_takes_effect_without_restart(tmp_path: Path, source_data: Path) -> None:
     from leis.pki.ca import init_pki
+    from leis.pki.pins import key_pins
     from leis.pki.revocation import revoke
+    from leis.registry.agreements import pin_registry_text, seed_registry_text
 
     pki = tmp_path / "pki"  # a PKI of its own: the revocation must not touch the shared one
     init_pki(pki)
-    mesh = Mesh(tmp_path / "mesh", pki, source_data, seed_registry).start()
+    registry = pin_registry_text(seed_registry_text(), key_pins(pki)).text  # pinned to its keys
+    mesh = Mesh(tmp_path / "mesh", pki, source_data, registry).start()
     try:
         subject = showcase("closed_suspect").name_query()
         with mesh.partner("lasd") as client:

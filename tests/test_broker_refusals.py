@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from meshkit import Mesh, agreement_table, registry_with
 
 from leis.broker.config import RateLimitConfig
-from leis.common.tls import CertFiles
+from leis.common.tls import CertFiles, identity_from_pem
 from leis.pki.ca import issue_client_certificate
 from leis_api import LeisApiError, LeisClient, from_rpc_error
 from leis_api.v1 import query_service_pb2 as query_pb
@@ -58,16 +58,24 @@ def mesh(
     bad_certs: dict[str, CertFiles],
     source_data: Path,
     seed_registry: str,
+    test_certs: dict[str, CertFiles],
 ) -> Iterator[Mesh]:
     registry = registry_with(
         seed_registry,
-        [agreement_table(agency, **options) for agency, options in TEST_AGENCIES.items()],  # type: ignore[arg-type]
+        [
+            agreement_table(agency, pinned_key=_spki(test_certs[agency]), **options)  # type: ignore[arg-type]
+            for agency, options in TEST_AGENCIES.items()
+        ],
     )
     limits = RateLimitConfig(user_per_minute=60.0, user_burst=3, agency_per_minute=6000.0, agency_burst=1000)
     mesh = Mesh(tmp_path_factory.mktemp("mesh-refusals"), pki_dir, source_data, registry, rate_limits=limits)
     mesh.start()
     yield mesh
     mesh.stop()
+
+
+def _spki(files: CertFiles) -> str:
+    return identity_from_pem(files.cert.read_bytes()).spki_sha256
 
 
 def _refused(client_call: Callable[[], object]) -> tuple[grpc.StatusCode, str, tuple[str, ...]]:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import grpc
@@ -38,6 +39,7 @@ from leis.common.tls import (
 from leis.common.vocab import SEED_AGENCY_IDS
 from leis.pki import ca
 from leis.pki.ca import SERVER_NAMES, certificate_plan, create_ca, init_pki, issue_client_certificate
+from leis.pki.pins import key_pins
 from leis.pki.revocation import RevocationList, revoke
 from leis.registry.agreements import Registry, load_registry, write_seed_registry
 
@@ -58,9 +60,9 @@ EXPECTED_AGREEMENT = {agency_client_name(a): a for a in SEED_AGENCY_IDS} | {
 
 
 @pytest.fixture(scope="module")
-def seed_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
+def seed_registry(tmp_path_factory: pytest.TempPathFactory, pki_dir: Path) -> Registry:
     path = tmp_path_factory.mktemp("registry") / "agreements.toml"
-    write_seed_registry(path)
+    write_seed_registry(path, key_pins(pki_dir))
     return load_registry(path)
 
 
@@ -81,11 +83,10 @@ def _whoami(registry: Registry, revocations: RevocationList) -> grpc.GenericRpcH
         assert identity is not None
         if revocations.is_revoked(identity):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "certificate revoked")
-        agreement = registry.for_identity(identity)
-        if agreement is None:
+        named = registry.named_by(identity)
+        if len(named) != 1 or named[0].pin_refusal(identity, date.today()) is not None:
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "no agreement")
-        assert agreement is not None
-        return agreement.id.encode()
+        return named[0].id.encode()
 
     service, method = WHOAMI.strip("/").split("/")
     return grpc.method_handlers_generic_handler(
@@ -234,6 +235,36 @@ def test_cli_init_prints_what_it_created(tmp_path: Path) -> None:
         assert (directory / f"{spec.name}.crt").is_file()
     assert {"ca.crt", "ca.key", "crl.pem"} <= {p.name for p in directory.iterdir()}
     assert RevocationList.load(directory).revoked_serials == frozenset()
+    ndex_key = identity_from_pem((directory / "agency-ndex.crt").read_bytes()).spki_sha256
+    assert f"ndex.iss.leis.example              {ndex_key}" in done.stdout
+    # `leis registry init` in the same home pins every seed agreement to the keys just made.
+    registry_path = directory.parent / "agreements.toml"
+    done = subprocess.run(
+        [leis, "registry", "init", registry_path], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    registry = load_registry(registry_path)
+    assert all(len(a.pinned_keys) == 1 for a in registry.agreements)
+    assert registry.get("ndex").pinned_keys[0].spki_sha256 == ndex_key  # type: ignore[union-attr]
+
+
+def test_key_pins_of_a_pki(pki_dir: Path, tmp_path: Path) -> None:
+    pins = key_pins(pki_dir)
+    assert set(pins) == {spec.dns_name for spec in certificate_plan() if not spec.server}
+    assert (
+        pins["auditor.leis.example"] == identity_from_pem((pki_dir / "auditor.crt").read_bytes()).spki_sha256
+    )
+    with pytest.raises(PkiError, match="no PKI here"):
+        key_pins(tmp_path)
+    copy = tmp_path / "pki"
+    copy.mkdir()
+    for name in ("ca.crt", "ca.key", "agency-ndex.crt"):
+        (copy / name).write_bytes((pki_dir / name).read_bytes())
+    issue_client_certificate(copy, "second-ndex", agency_identity("ndex"))
+    with pytest.raises(
+        PkiError, match=r"'ndex\.iss\.leis\.example' is also the identity of .* with another key"
+    ):
+        key_pins(copy)
 
 
 def test_init_refuses_existing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import ssl
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from leis.common.logs import REDACTED, configure_logging
 from leis.common.tls import CertFiles, channel_credentials, channel_credentials_from_files
 from leis.common.tracing import tracer_provider
-from leis.ops.metrics import HandshakeMonitor, Metrics
+from leis.ops.metrics import HandshakeMonitor, Metrics, MetricsTls
 
 CANARY_NAME = "Quillon Zephyrine Marblethwaite"
 CANARY_SSN = "987-65-4329"
@@ -37,6 +39,25 @@ def _scrape(address: tuple[str, int]) -> str:
     with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as reply:
         assert reply.status == 200
         return str(reply.read().decode())
+
+
+def test_endpoint_over_tls_needs_a_client_certificate_of_the_ca(metrics: Metrics, pki_dir: Path) -> None:
+    tls = MetricsTls(pki_dir / "broker.crt", pki_dir / "broker.key", pki_dir / "ca.crt")
+    host, port = metrics.start_server(0, tls=tls)
+    assert host == "127.0.0.1"
+    url = f"https://localhost:{port}/metrics"
+    scraper = ssl.create_default_context(cafile=pki_dir / "ca.crt")
+    scraper.load_cert_chain(pki_dir / "auditor.crt", pki_dir / "auditor.key")
+    with urllib.request.urlopen(url, timeout=5, context=scraper) as reply:
+        assert reply.status == 200
+        assert b"leis_tls_handshakes_total" in reply.read()
+    anonymous = ssl.create_default_context(cafile=pki_dir / "ca.crt")
+    for refused in (
+        lambda: urllib.request.urlopen(url, timeout=5, context=anonymous),
+        lambda: _scrape((host, port)),
+    ):
+        with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
+            refused()
 
 
 def test_endpoint_serves_the_named_series(metrics: Metrics) -> None:

@@ -88,6 +88,21 @@ class RateLimitConfig(_Schema):
     agency_burst: PositiveInt = 500
 
 
+class AdmissionConfig(_Schema):
+    """The ``[admission]`` table: bounds on calls in flight, checked in the chain so every refusal
+    is audited (R-SEC-3).
+
+    ``agency_concurrent_calls`` is an agency's bound unless its agreement sets
+    ``max_concurrent_calls``; the broker-wide bound is ``[broker] max_concurrent_rpcs``.
+    ``core_concurrent_rpcs`` is gRPC core's own cap, far above both: it answers
+    "Concurrent RPC limit exceeded!" with no audit event, so it is only the last resort.
+    """
+
+    agency_concurrent_calls: PositiveInt = 16
+    retry_after_seconds: PositiveFloat = 0.25
+    core_concurrent_rpcs: PositiveInt = 4096
+
+
 class BrokerSettings(_Schema):
     """The ``[broker]`` table."""
 
@@ -101,6 +116,9 @@ class BrokerSettings(_Schema):
     outbound_deadline_ms: PositiveInt = 2000
     # Prometheus /metrics on 127.0.0.1; None (not expressible in the file) disables it, 0 picks a free port.
     metrics_port: Annotated[int, Field(ge=0)] | None = 9464
+    metrics_host: str = "127.0.0.1"
+    # Serve /metrics over TLS with the broker's certificate, clients verified against the CA.
+    metrics_tls: bool = False
     # The LEXS-SR (SOAP over mTLS) endpoint, "host:port"; absent (the default) serves none.
     lexs_listen: str | None = None
 
@@ -118,6 +136,7 @@ class _ConfigFile(_Schema):
 
     broker: BrokerSettings = BrokerSettings()
     rate_limits: RateLimitConfig = RateLimitConfig()
+    admission: AdmissionConfig = AdmissionConfig()
     sources: _Sources = _Sources()
 
 
@@ -128,6 +147,7 @@ class BrokerConfig(BrokerSettings):
 
     home: LeisHome
     rate_limits: RateLimitConfig = RateLimitConfig()
+    admission: AdmissionConfig = AdmissionConfig()
     sources: tuple[SourceConfig, ...] = ()
 
     @property
@@ -170,10 +190,19 @@ def load_config(home: LeisHome, path: Path | None = None) -> BrokerConfig:
         parsed = _ConfigFile.model_validate(_with_source_defaults(data))
     except ValidationError as exc:
         raise ConfigError(f"{path}: {_message(exc.errors())}") from None
+    if parsed.admission.core_concurrent_rpcs <= parsed.broker.max_concurrent_rpcs:
+        raise ConfigError(
+            f"{path}: [admission] core_concurrent_rpcs must be above [broker] max_concurrent_rpcs "
+            "(gRPC core's cap refuses without an audit event)"
+        )
     tables = parsed.sources.model_dump()
     sources = tuple(SourceConfig(name=n, **tables[n]) for n in SOURCE_NAMES)
     return BrokerConfig(
-        home=home, rate_limits=parsed.rate_limits, sources=sources, **parsed.broker.model_dump()
+        home=home,
+        rate_limits=parsed.rate_limits,
+        admission=parsed.admission,
+        sources=sources,
+        **parsed.broker.model_dump(),
     )
 
 
@@ -190,7 +219,13 @@ def _with_source_defaults(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "sources": filled}
 
 
-_TYPE_NAMES = {"int_type": "int", "float_type": "float", "string_type": "str", "tuple_type": "list"}
+_TYPE_NAMES = {
+    "int_type": "int",
+    "float_type": "float",
+    "string_type": "str",
+    "tuple_type": "list",
+    "bool_type": "bool",
+}
 
 
 def _message(errors: list[ErrorDetails]) -> str:

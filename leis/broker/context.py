@@ -1,7 +1,7 @@
 """What each stage of the chain establishes for one call, as typed values set once.
 
-The chain (``leis.broker.chain``) runs tracing → audit → identity → policy →
-handler. Each stage establishes one immutable value in its own ``ContextVar``
+The chain (``leis.broker.chain``) runs tracing → audit → identity → admission →
+policy → handler. Each stage establishes one immutable value in its own ``ContextVar``
 and the stages after it read that value as given, never as an Optional:
 
 - tracing: the :class:`Call` (method, trace id);

@@ -6,8 +6,14 @@ Python has no CRL option), maps the certificate to its agreement, enforces the
 agreement's status and effective dates and the role the method needs, and checks
 the ORI the partner asserts for its end user.
 
-``UNAUTHENTICATED``: no verified certificate, or a revoked one.
-``PERMISSION_DENIED``: a known certificate without the right.
+A certificate is a registered agency's only if exactly one agreement names it (its DNS
+SAN is the agreement's ``cert_identity``) and that agreement pins its public key, within
+the pin's window (R-SEC-4). A name under the shared CA is a claim, never a proof.
+
+``UNAUTHENTICATED``: no verified certificate, a revoked one, one whose key its agreement
+does not pin (``CERTIFICATE_NOT_PINNED``), or one naming several agreements
+(``CERTIFICATE_AMBIGUOUS``).
+``PERMISSION_DENIED``: a certificate no agreement names, or a known one without the right.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from pathlib import Path
 import grpc
 
 from leis.common.errors import (
+    CERTIFICATE_AMBIGUOUS,
+    CERTIFICATE_NOT_PINNED,
     CERTIFICATE_REVOKED,
     NO_AGREEMENT,
     NO_CLIENT_CERTIFICATE,
@@ -35,6 +43,8 @@ from leis.registry.agreements import Agreement, Registry, Role
 
 log = logging.getLogger("leis.identity")
 
+# ErrorInfo reasons (domain leis.dhs.gov) of the identity stage.
+
 # Which registry role may call which service; everything else is denied.
 SERVICE_ROLES: dict[str, Role] = {
     "leis.v1.QueryService": Role.PARTNER,
@@ -45,11 +55,18 @@ SERVICE_ROLES: dict[str, Role] = {
 
 @dataclass(frozen=True)
 class Caller:
-    """Who a connection presents itself as: its verified certificate and that certificate's
-    agreement, as looked up once at the start of the call. A fact, not a decision."""
+    """Who a connection presents itself as, looked up once at the start of the call: its
+    verified certificate, the agreements that certificate names, and why its key is not
+    pinned to the one it names (None when it is). A fact, not a decision."""
 
     certificate: CertIdentity | None
-    agreement: Agreement | None
+    named: tuple[Agreement, ...] = ()
+    unpinned: str | None = None
+
+    @property
+    def agreement(self) -> Agreement | None:
+        """The agreement the certificate is proven to belong to: named alone, its key pinned."""
+        return self.named[0] if len(self.named) == 1 and self.unpinned is None else None
 
     @property
     def agency_id(self) -> str:
@@ -91,30 +108,49 @@ class IdentityResolver:
         self._today = today
 
     def identify(self, context: grpc.aio.ServicerContext) -> Caller:  # type: ignore[type-arg]
-        """The certificate on the connection and its agreement, without judging either."""
+        """The certificate on the connection and the agreements it names, without judging either."""
         certificate = peer_identity(context)
-        agreement = self._registry().for_identity(certificate) if certificate is not None else None
-        return Caller(certificate, agreement)
+        if certificate is None:
+            return Caller(None)
+        named = self._registry().named_by(certificate)
+        unpinned = named[0].pin_refusal(certificate, self._today()) if len(named) == 1 else None
+        return Caller(certificate, named, unpinned)
 
     def authorize(self, caller: Caller, method: str) -> Principal:
         """The caller's principal for ``method``, or a refusal (raises)."""
+        principal = self.registered(caller)
+        needed = SERVICE_ROLES.get(service_of(method))
+        if needed is None or principal.agreement.role != needed:
+            raise PermissionDenied(
+                ROLE_NOT_PERMITTED,
+                f"agreement {principal.agency_id} may not call {service_of(method)}",
+            )
+        return principal
+
+    def registered(self, caller: Caller) -> Principal:
+        """The caller as the principal of an agreement in force, whatever its role, or a refusal (raises)."""
         identity = caller.certificate
         if identity is None:
             raise Unauthenticated(NO_CLIENT_CERTIFICATE, "no verified client certificate on this connection")
         if self._revocations().is_revoked(identity):
             raise Unauthenticated(CERTIFICATE_REVOKED, "the client certificate has been revoked")
+        if not caller.named:
+            raise PermissionDenied(NO_AGREEMENT, "no registered agreement for this client certificate")
+        if len(caller.named) > 1:
+            names = ", ".join(a.agency_id for a in caller.named)
+            raise Unauthenticated(
+                CERTIFICATE_AMBIGUOUS, f"the client certificate names several agreements ({names})"
+            )
         agreement = caller.agreement
         if agreement is None:
-            raise PermissionDenied(NO_AGREEMENT, "no registered agreement for this client certificate")
+            raise Unauthenticated(
+                CERTIFICATE_NOT_PINNED,
+                f"the client certificate names agreement {caller.named[0].agency_id}, but {caller.unpinned}",
+            )
         reason = agreement.inactive_reason(self._today())
         if reason is not None:
             raise PermissionDenied(
                 reason, f"the agreement of {agreement.agency_id} is not in force ({reason})"
-            )
-        needed = SERVICE_ROLES.get(service_of(method))
-        if needed is None or agreement.role != needed:
-            raise PermissionDenied(
-                ROLE_NOT_PERMITTED, f"agreement {agreement.agency_id} may not call {service_of(method)}"
             )
         return Principal(identity=identity, agreement=agreement)
 

@@ -1,6 +1,6 @@
 """``leis serve``: assembles and runs the broker (grpc.aio, mTLS on every hop, R-SEC-1).
 
-The interceptor chain (tracing → audit → identity → policy) is declared in
+The interceptor chain (tracing → audit → identity → admission → policy) is declared in
 ``leis.broker.chain``. Health and reflection are served beside the LEIS
 services (R-OBS-4); shutdown finishes in-flight calls within the grace period.
 """
@@ -12,6 +12,7 @@ import logging
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -32,12 +33,12 @@ from leis.broker.lexs.client import LexsPartnerClient
 from leis.broker.lexs.server import LexsEndpoint, LexsServer, server_ssl_context, start_lexs_server
 from leis.broker.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
 from leis.broker.query import QueryService
-from leis.common.tls import channel_credentials
+from leis.common.tls import CA_CERT, channel_credentials
 from leis.common.tracing import tracer_provider
-from leis.ops.metrics import Metrics
+from leis.ops.metrics import Metrics, MetricsTls
 from leis.registry.agreements import Registry
 from leis.registry.reload import Refusal, RegistryHolder
-from leis.rules.ratelimit import RateLimiter, RateSpec
+from leis.rules.ratelimit import ConcurrencyBudget, RateLimiter, RateSpec
 from leis_api.v1 import audit_service_pb2, federated_search_service_pb2, query_service_pb2
 
 log = logging.getLogger("leis.broker")
@@ -95,6 +96,38 @@ def add_service(server: grpc.aio.Server, servicer: object, service: ServiceDescr
         for method in service.methods
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+
+
+def concurrency_budget(config: BrokerConfig, registry: Registry) -> ConcurrencyBudget:
+    """The per-agency and broker-wide bounds on calls in flight (R-SEC-3); warns when the
+    broker-wide bound is below what the agreements in force may use together."""
+    admission = config.admission
+    today = datetime.now(UTC).date()
+    wanted = sum(
+        a.max_concurrent_calls or admission.agency_concurrent_calls
+        for a in registry.agreements
+        if a.in_force(today)
+    )
+    if wanted > config.max_concurrent_rpcs:
+        log.warning(
+            "max_concurrent_rpcs %d is below the %d calls the agreements in force may hold together: "
+            "one agency at its bound can then crowd out the others",
+            config.max_concurrent_rpcs,
+            wanted,
+        )
+    return ConcurrencyBudget(
+        total=config.max_concurrent_rpcs,
+        per_agency=admission.agency_concurrent_calls,
+        retry_after_seconds=admission.retry_after_seconds,
+    )
+
+
+def metrics_tls(config: BrokerConfig) -> MetricsTls | None:
+    """HTTPS for ``/metrics`` with the broker's certificate, scrapers verified against the CA."""
+    if not config.metrics_tls:
+        return None
+    pki = config.pki_dir
+    return MetricsTls(certfile=pki / "broker.crt", keyfile=pki / "broker.key", client_ca=pki / CA_CERT)
 
 
 def rate_limiter(config: BrokerConfig) -> RateLimiter:
@@ -214,6 +247,7 @@ async def start_broker(
         audit_log=audit_log,
         identity=IdentityResolver(registry.current, revocations.current),
         limiter=rate_limiter(config),
+        budget=concurrency_budget(config, registry.current()),
     )
     server = grpc.aio.server(
         interceptors=interceptors,
@@ -221,7 +255,8 @@ async def start_broker(
             ("grpc.max_receive_message_length", config.max_request_bytes),
             ("grpc.max_send_message_length", 32 * 1024 * 1024),
         ],
-        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        # The admission stage enforces max_concurrent_rpcs, audited; core's cap is the last resort.
+        maximum_concurrent_rpcs=config.admission.core_concurrent_rpcs,
     )
     add_service(
         server, QueryService(config, hub), query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
@@ -263,10 +298,15 @@ async def start_broker(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     _watch_audit(audit_log, health_servicer, metrics)
     registry.start(config.registry_poll_seconds)
-    metrics_address = metrics.start_server(config.metrics_port) if config.metrics_port is not None else None
+    tls = metrics_tls(config)
+    metrics_address = (
+        metrics.start_server(config.metrics_port, config.metrics_host, tls)
+        if config.metrics_port is not None
+        else None
+    )
     log.info("broker listening on port %d", port)
     if metrics_address is not None:
-        log.info("metrics on http://%s:%d/metrics", *metrics_address)
+        log.info("metrics on %s://%s:%d/metrics", "https" if tls else "http", *metrics_address)
     return Broker(
         server,
         port,

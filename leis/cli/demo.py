@@ -22,6 +22,7 @@ from leis.broker.config import DEFAULT_PORTS, SOURCE_NAMES
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT, agency_client_name
 from leis.pki.ca import init_pki
+from leis.pki.pins import key_pins
 from leis.registry.agreements import write_seed_registry
 from leis_api.v1 import subject_pb2
 from leis_sim.launcher import Mesh, leis_argv
@@ -53,7 +54,7 @@ def prepare(home: LeisHome, persons: int) -> None:
         init_pki(home.pki)
     if not home.agreements.exists():
         print(f"writing the seed agreement registry to {home.agreements}")
-        write_seed_registry(home.agreements)
+        write_seed_registry(home.agreements, key_pins(home.pki))
     _speak_lexs(home)
     if not all((home.sources / f"{name}.db").exists() for name in SOURCE_NAMES):
         print(f"seeding synthetic source data ({persons:,} persons) in {home.sources}")

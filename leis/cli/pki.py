@@ -8,6 +8,7 @@ from pathlib import Path
 
 from leis.common.tls import CA_CERT, CRL_FILE, PkiError, load_cert
 from leis.pki.ca import CA_COMMON_NAME, certificate_plan, init_pki
+from leis.pki.pins import key_pins
 from leis.pki.revocation import revoke
 
 # --------------------------------------------------------------------------- command line
@@ -40,6 +41,9 @@ def _cli_init(args: argparse.Namespace) -> int:
     for spec in certificate_plan():
         files = f"{spec.name}.crt/.key"
         print(f"  {files:<26} {spec.describe()}")
+    print("client key pins (SPKI SHA-256) for the agreement registry (`leis registry init` reads them):")
+    for dns_name, key in key_pins(directory).items():
+        print(f"  {dns_name:<34} {key}")
     return 0
 
 

@@ -5,6 +5,7 @@ verified peer identity of a call (R-ID-1, R-SEC-1). Built once per process; pars
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,12 +60,25 @@ class CertIdentity:
     common_name: str
     dns_names: tuple[str, ...]
     fingerprint_sha256: str
+    spki_sha256: str
     serial_number: int
     not_before: datetime
     not_after: datetime
 
 
 # --------------------------------------------------------------------------- reading certificates
+
+
+def spki_sha256(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate's DER SubjectPublicKeyInfo, in hex: the key pin of R-SEC-4.
+
+    It names the key, not the certificate, so a re-issued certificate for the same key keeps
+    its pin, and any certificate with another key (same name or not) does not match.
+    """
+    der = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
 
 
 def identity_from_certificate(cert: x509.Certificate) -> CertIdentity:
@@ -79,6 +93,7 @@ def identity_from_certificate(cert: x509.Certificate) -> CertIdentity:
         common_name=str(common_names[0].value) if common_names else "",
         dns_names=dns_names,
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        spki_sha256=spki_sha256(cert),
         serial_number=cert.serial_number,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,

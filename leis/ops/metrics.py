@@ -15,7 +15,8 @@ Series (OpenTelemetry instruments; the Prometheus exporter adds ``_total`` and u
 
 Label values are method names, status names, source names and reason codes; anything
 that does not look like an identifier is reported as ``other``, so no PII can reach a
-label (R-OBS-2). The Prometheus endpoint listens on loopback unless told otherwise;
+label (R-OBS-2). The Prometheus endpoint listens on loopback unless told otherwise, over
+HTTPS with client certificates when asked (:class:`MetricsTls`);
 when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``..._METRICS_ENDPOINT``) is set the same
 instruments are also pushed over OTLP/gRPC.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import ssl
 import threading
 import time
 from collections import OrderedDict, deque
@@ -295,11 +297,13 @@ class Metrics:
         """One call refused because the audit log could not record it (``cause`` is a code)."""
         self._audit_refused.add(1, {"cause": _label(cause)})
 
-    def start_server(self, port: int = 0, host: str = "127.0.0.1") -> tuple[str, int]:
-        """Serve ``/metrics`` on ``host:port`` (port 0 picks one); returns the bound address."""
+    def start_server(
+        self, port: int = 0, host: str = "127.0.0.1", tls: MetricsTls | None = None
+    ) -> tuple[str, int]:
+        """Serve ``/metrics`` on ``host:port`` (port 0 picks one), over TLS if given; the bound address."""
         if self._server is not None:
             raise RuntimeError("the metrics endpoint is already running")
-        self._server = start_metrics_server(self.registry, port, host)
+        self._server = start_metrics_server(self.registry, port, host, tls)
         return self._server.host, self._server.port
 
     def shutdown(self) -> None:
@@ -310,10 +314,34 @@ class Metrics:
         self.provider.shutdown()
 
 
+@dataclass(frozen=True)
+class MetricsTls:
+    """HTTPS for ``/metrics``: this certificate, and scrapers must present one of ``client_ca``."""
+
+    certfile: Path
+    keyfile: Path
+    client_ca: Path
+
+
 def start_metrics_server(
-    registry: CollectorRegistry, port: int = 0, host: str = "127.0.0.1"
+    registry: CollectorRegistry, port: int = 0, host: str = "127.0.0.1", tls: MetricsTls | None = None
 ) -> MetricsServer:
-    """A Prometheus text-format endpoint for ``registry`` on ``host:port`` (default loopback)."""
-    server, thread = start_http_server(port, addr=host, registry=registry)
+    """A Prometheus text-format endpoint for ``registry`` on ``host:port`` (default loopback).
+
+    With ``tls`` it is HTTPS (TLS 1.2+) and refuses a scraper without a certificate of the CA.
+    """
+    if tls is None:
+        server, thread = start_http_server(port, addr=host, registry=registry)
+    else:
+        server, thread = start_http_server(
+            port,
+            addr=host,
+            registry=registry,
+            certfile=str(tls.certfile),
+            keyfile=str(tls.keyfile),
+            client_cafile=str(tls.client_ca),
+            client_auth_required=True,
+            tls_min_version=ssl.TLSVersion.TLSv1_2,
+        )
     bound_host, bound_port = server.server_address[:2]
     return MetricsServer(str(bound_host), int(bound_port), server, thread)

@@ -279,19 +279,21 @@ def issue_client_certificate(
     not_after: datetime | None = None,
     ca_dir: Path | None = None,
     out_dir: Path | None = None,
+    also_dns_names: Sequence[str] = (),
 ) -> CertFiles:
     """Mint a client certificate ``<name>.crt/.key`` whose identity is ``dns_name`` (SAN and CN).
 
     Signed by the CA in ``ca_dir`` (default ``pki_dir``), written to ``out_dir`` (default
     ``pki_dir``). Validity defaults to now - 5 min to now + 2 years; tests pass other dates to
-    mint expired or not-yet-valid certificates.
+    mint expired or not-yet-valid certificates, and ``also_dns_names`` to mint a certificate
+    naming several identities (which the broker refuses as ambiguous).
     """
     return _issue(
         ca_dir or pki_dir,
         out_dir or pki_dir,
         name,
         common_name=dns_name,
-        san=[x509.DNSName(dns_name)],
+        san=[x509.DNSName(n) for n in (dns_name, *also_dns_names)],
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
         not_before=not_before,
         not_after=not_after,

@@ -166,6 +166,49 @@ _Ori = Annotated[str, Strict(), Field(pattern=_matching(ORI_PATTERN))]
 _Fingerprint = Annotated[str, Strict(), AfterValidator(_fingerprint)]
 
 
+class PinnedKey(BaseModel):
+    """A public key an agreement's certificates may carry (R-SEC-4), for a stated window.
+
+    ``spki_sha256`` is the SHA-256 of the certificate's SubjectPublicKeyInfo (DER), as
+    ``leis pki init`` prints it. The window, both ends optional and inclusive, is how a
+    rotation overlaps: the old key gets a ``not_after``, the new one is listed beside it
+    (with a ``not_before`` if it must not be used yet).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    spki_sha256: _Fingerprint
+    not_before: _Date | None = None
+    not_after: _Date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PinnedKey:
+        if self.not_before is not None and self.not_after is not None and self.not_after < self.not_before:
+            raise _problem(
+                "rule",
+                f"{self.not_after.isoformat()} is before not_before {self.not_before.isoformat()}",
+                ("not_after",),
+            )
+        return self
+
+    def window_refusal(self, today: date) -> str | None:
+        """Why the key is not accepted on ``today`` (outside its window), or None when it is."""
+        if self.not_before is not None and today < self.not_before:
+            return f"its pin takes effect on {self.not_before.isoformat()}"
+        if self.not_after is not None and today > self.not_after:
+            return f"its pin ended on {self.not_after.isoformat()}"
+        return None
+
+
+def _keys_listed_once(keys: tuple[PinnedKey, ...]) -> tuple[PinnedKey, ...]:
+    seen: set[str] = set()
+    for position, key in enumerate(keys):
+        if key.spki_sha256 in seen:
+            raise _problem("duplicate", f"{key.spki_sha256!r} is listed twice", (position, "spki_sha256"))
+        seen.add(key.spki_sha256)
+    return keys
+
+
 class Agreement(BaseModel):
     """One member agency's (or internal principal's) agreement: the schema of an ``[[agreement]]``."""
 
@@ -185,6 +228,7 @@ class Agreement(BaseModel):
         _Text, Field(pattern=_matching(DNS_PATTERN), description="a lower-case DNS name")
     ]
     cert_fingerprints: Annotated[tuple[_Fingerprint, ...], BeforeValidator(_listed_once)] = ()
+    pinned_keys: Annotated[tuple[PinnedKey, ...], AfterValidator(_keys_listed_once)] = ()
     permitted_oris: Annotated[
         tuple[_Ori, ...],
         BeforeValidator(_listed_once),
@@ -198,6 +242,7 @@ class Agreement(BaseModel):
     # purpose texts (e.g. N-DEx ReasonText "Criminal Justice") → lawful purposes.
     protocol: Literal["grpc", "lexs-sr", "lexs-sr-3.1"] = "grpc"
     lexs_purposes: Annotated[tuple[tuple[_PurposeText, Purpose], ...], BeforeValidator(_purpose_table)] = ()
+    max_concurrent_calls: _Integer | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Agreement:
@@ -262,11 +307,31 @@ class Agreement(BaseModel):
         """ACTIVE and ``effective_from <= today <= effective_until`` (R-ID-1)."""
         return self.inactive_reason(today) is None
 
-    def matches(self, identity: CertIdentity) -> bool:
-        """The certificate carries this agreement's DNS identity (and a pinned fingerprint, if any)."""
-        if self.cert_identity not in identity.dns_names:
-            return False
-        return not self.cert_fingerprints or identity.fingerprint_sha256 in self.cert_fingerprints
+    def named_by(self, identity: CertIdentity) -> bool:
+        """The certificate carries this agreement's DNS identity (a claim, not yet a proof)."""
+        return self.cert_identity in identity.dns_names
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the agreement pins any key or certificate at all (R-SEC-4)."""
+        return bool(self.pinned_keys or self.cert_fingerprints)
+
+    def pin_refusal(self, identity: CertIdentity, today: date) -> str | None:
+        """Why the certificate's key is not pinned to this agreement on ``today``, or None when it is.
+
+        A key listed in ``pinned_keys`` is accepted within its window; a whole certificate
+        listed in ``cert_fingerprints`` is accepted as such. An agreement that pins nothing
+        accepts nothing: the name alone is never proof (R-SEC-4).
+        """
+        if identity.fingerprint_sha256 in self.cert_fingerprints:
+            return None
+        for key in self.pinned_keys:
+            if key.spki_sha256 == identity.spki_sha256:
+                refusal = key.window_refusal(today)
+                return None if refusal is None else f"the certificate's key is pinned, but {refusal}"
+        if not self.pinned:
+            return "the agreement pins no key (fill in pinned_keys with `leis registry pin`)"
+        return "the certificate's public key is not one the agreement pins"
 
 
 def _some_agreements(agreements: tuple[Agreement, ...]) -> tuple[Agreement, ...]:
@@ -287,6 +352,7 @@ class _RegistryFile(BaseModel):
     def _unique(self) -> _RegistryFile:
         first_of: dict[str, int] = {}
         owner_of: dict[str, str] = {}
+        key_owner: dict[str, str] = {}
         for index, agreement in enumerate(self.agreement):
             if agreement.id in first_of:
                 raise _problem(
@@ -303,6 +369,14 @@ class _RegistryFile(BaseModel):
                 )
             first_of[agreement.id] = index
             owner_of[agreement.cert_identity] = agreement.id
+            for position, key in enumerate(agreement.pinned_keys):
+                if key.spki_sha256 in key_owner:
+                    raise _problem(
+                        "duplicate",
+                        f"{key.spki_sha256!r} is already pinned by agreement {key_owner[key.spki_sha256]!r}",
+                        ("agreement", index, "pinned_keys", position, "spki_sha256"),
+                    )
+                key_owner[key.spki_sha256] = agreement.id
         return self
 
 
@@ -350,7 +424,9 @@ def _message(error: ErrorDetails, document: Mapping[str, Any], path: Path) -> st
     if kind == "missing":
         problem = "missing (required)"
     elif kind == "extra_forbidden":
-        hint = difflib.get_close_matches(str(fields[0]), list(model.model_fields), n=1)
+        if fields[0] == "pinned_keys" and len(fields) == 3:
+            fields, model = fields[2:], PinnedKey
+        hint = difflib.get_close_matches(str(fields[-1]), list(model.model_fields), n=1)
         problem = "unknown field" + (f" (did you mean {hint[0]!r}?)" if hint else "")
     elif kind == "enum":
         problem = f"{_shown(value)} is not one of " + " | ".join(re.findall(r"'([^']*)'", ctx["expected"]))
@@ -382,13 +458,14 @@ class Registry:
         object.__setattr__(self, "_by_id", {a.id: a for a in self.agreements})
         object.__setattr__(self, "_by_identity", {a.cert_identity: a for a in self.agreements})
 
-    def for_identity(self, identity: CertIdentity) -> Agreement | None:
-        """The agreement of a verified client certificate, whatever its status; None if unregistered."""
-        for dns_name in identity.dns_names:
-            agreement = self._by_identity.get(dns_name)
-            if agreement is not None and agreement.matches(identity):
-                return agreement
-        return None
+    def named_by(self, identity: CertIdentity) -> tuple[Agreement, ...]:
+        """The agreements (any status) whose DNS identity a certificate carries, in SAN order.
+
+        More than one means the certificate is ambiguous; whether its key is pinned is
+        :meth:`Agreement.pin_refusal`'s question.
+        """
+        named = (self._by_identity.get(dns_name) for dns_name in dict.fromkeys(identity.dns_names))
+        return tuple(agreement for agreement in named if agreement is not None)
 
     def get(self, agency_id: str) -> Agreement | None:
         """The agreement with this id, or None."""
@@ -449,9 +526,55 @@ def seed_registry_text() -> str:
     return resources.files("leis.registry").joinpath(SEED_RESOURCE).read_text(encoding="utf-8")
 
 
-def write_seed_registry(path: Path) -> None:
-    """Write the seed registry to ``path`` atomically; refuse to replace an existing file."""
-    data = seed_registry_text().encode("utf-8")
+_CERT_IDENTITY_LINE = re.compile(r'^cert_identity\s*=\s*"(?P<name>[^"]+)"\s*$', re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """A registry text with key pins filled in, and which agreements got one or still have none."""
+
+    text: str
+    pinned: tuple[str, ...]
+    unpinned: tuple[str, ...]
+
+
+def pin_registry_text(text: str, keys: Mapping[str, str], path: Path = Path(SEED_RESOURCE)) -> Pinning:
+    """Fill in ``pinned_keys`` for every agreement that pins nothing yet (R-SEC-4).
+
+    ``keys`` maps a certificate DNS identity to the SPKI SHA-256 of the key its certificate
+    carries (``leis.pki.pins.key_pins``). The registry text is a template: a line
+    ``pinned_keys = [{ spki_sha256 = "…" }]`` is added after the agreement's
+    ``cert_identity`` line, comments and layout kept. Agreements that already pin a key are
+    left alone (a rotation is an edit of the registry, not of this function); those without
+    a key in ``keys`` stay unpinned and are reported. The result is validated.
+    """
+    registry = parse_registry(text.encode("utf-8"), path)
+    by_identity = {a.cert_identity: a for a in registry.agreements}
+    pinned: list[str] = []
+
+    def pin(match: re.Match[str]) -> str:
+        agreement = by_identity.get(match["name"])
+        key = keys.get(match["name"])
+        if agreement is None or agreement.pinned or key is None:
+            return match[0]
+        pinned.append(agreement.id)
+        return f'{match[0]}\npinned_keys = [{{ spki_sha256 = "{key}" }}]'
+
+    result = _CERT_IDENTITY_LINE.sub(pin, text)
+    unpinned = tuple(a.id for a in parse_registry(result.encode("utf-8"), path).agreements if not a.pinned)
+    return Pinning(result, tuple(pinned), unpinned)
+
+
+def write_seed_registry(path: Path, keys: Mapping[str, str]) -> Pinning:
+    """Write the seed registry, pinned to ``keys``, to ``path`` atomically; refuse to replace a file."""
+    pinning = pin_registry_text(seed_registry_text(), keys, path)
+    write_registry(path, pinning.text, replace=False)
+    return pinning
+
+
+def write_registry(path: Path, text: str, *, replace: bool) -> None:
+    """Write registry text to ``path`` atomically (``replace=False`` refuses an existing file)."""
+    data = text.encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -463,10 +586,14 @@ def write_seed_registry(path: Path) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
-        os.link(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
     except FileExistsError as exc:
         raise RegistryError(f"{path}: already exists; refusing to overwrite it") from exc
     except OSError as exc:
         raise RegistryError(f"{path}: cannot write: {exc.strerror or exc}") from exc
     finally:
-        os.unlink(tmp)
+        if os.path.lexists(tmp):
+            os.unlink(tmp)

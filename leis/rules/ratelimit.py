@@ -1,4 +1,5 @@
-"""Rate limits (R-Q-2, R-SEC-3): per-user and per-agency token buckets.
+"""Rate and concurrency limits (R-Q-2, R-SEC-3): per-agency and per-user token buckets, and
+the per-agency and broker-wide bounds on calls in flight.
 
 Time is passed in (a clock), never read directly by the buckets: no I/O.
 """
@@ -9,12 +10,28 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from leis.common.errors import AGENCY_RATE_LIMITED, USER_RATE_LIMITED, ResourceExhausted
+from leis.common.errors import (
+    AGENCY_CONCURRENCY_LIMITED,
+    AGENCY_RATE_LIMITED,
+    BROKER_CONCURRENCY_LIMITED,
+    USER_RATE_LIMITED,
+    ResourceExhausted,
+)
 
-__all__ = ["AGENCY_RATE_LIMITED", "USER_RATE_LIMITED", "RateLimiter", "RateSpec", "TokenBucket"]
+__all__ = [
+    "AGENCY_CONCURRENCY_LIMITED",
+    "AGENCY_RATE_LIMITED",
+    "BROKER_CONCURRENCY_LIMITED",
+    "USER_RATE_LIMITED",
+    "ConcurrencyBudget",
+    "RateLimiter",
+    "RateSpec",
+    "TokenBucket",
+]
 
 # ErrorInfo reasons (domain leis.dhs.gov).
 
@@ -107,13 +124,16 @@ class _Buckets:
 
 
 class RateLimiter:
-    """Per-user and per-agency token buckets (R-Q-2, R-SEC-3).
+    """Per-agency and per-user token buckets (R-Q-2, R-SEC-3).
 
-    A call takes one token from the user's bucket (keyed by agency and user id:
-    user ids are only unique within a partner) and one from the agency's; it is
-    refused, taking nothing, when either is empty. Memory is bounded: buckets
-    that have refilled are dropped (a full bucket equals a new one) and at most
-    ``max_users`` / ``max_agencies`` are tracked, least recently used first out.
+    Every call of an identified agency takes one token from the agency's bucket before
+    anything else is decided (:meth:`take_agency`): a call that is then refused, or whose
+    bytes do not parse, has still spent it, so an agency sending garbage slows itself and no
+    one else. A search also takes one from its end user's bucket (:meth:`take_user`, keyed by
+    agency and user id: user ids are only unique within a partner), refused, taking nothing,
+    when that one is empty. Memory is bounded: buckets that have refilled are dropped (a full
+    bucket equals a new one) and at most ``max_users`` / ``max_agencies`` are tracked, least
+    recently used first out.
     """
 
     def __init__(
@@ -137,32 +157,86 @@ class RateLimiter:
         """How many (user, agency) buckets are held right now."""
         return len(self._users.buckets), len(self._agencies.buckets)
 
-    def check(self, agency_id: str, user_id: str, agency_spec: RateSpec | None = None) -> None:
-        """Take one call's tokens or raise ``ResourceExhausted`` with ``retry_after_seconds``.
+    def take_agency(self, agency_id: str, agency_spec: RateSpec | None = None) -> None:
+        """Take one token of the agency's bucket or raise ``ResourceExhausted`` with a retry delay.
 
         ``agency_spec`` is the agency's own limit from its agreement, when it has one.
         """
         with self._lock:
             now = self._clock()
-            self._users.sweep(now)
             self._agencies.sweep(now)
-            user = self._users.get((agency_id, user_id), now)
             # The spec is part of the key, so a changed agreement limit starts a fresh bucket.
             agency_key = (agency_id, repr(agency_spec)) if agency_spec else (agency_id,)
-            agency = self._agencies.get(agency_key, now, agency_spec)
-            user_wait = user.wait_time(now)
-            if user_wait > 0:
-                raise ResourceExhausted(
-                    USER_RATE_LIMITED,
-                    "per-user query rate limit reached; retry later",
-                    retry_after_seconds=user_wait,
-                )
-            agency_wait = agency.wait_time(now)
-            if agency_wait > 0:
-                raise ResourceExhausted(
-                    AGENCY_RATE_LIMITED,
-                    "per-agency query rate limit reached; retry later",
-                    retry_after_seconds=agency_wait,
-                )
-            user.take(now)
-            agency.take(now)
+            wait = self._agencies.get(agency_key, now, agency_spec).take(now)
+        if wait > 0:
+            raise ResourceExhausted(
+                AGENCY_RATE_LIMITED,
+                "per-agency query rate limit reached; retry later",
+                retry_after_seconds=wait,
+            )
+
+    def take_user(self, agency_id: str, user_id: str) -> None:
+        """Take one token of the end user's bucket or raise ``ResourceExhausted`` with a retry delay."""
+        with self._lock:
+            now = self._clock()
+            self._users.sweep(now)
+            wait = self._users.get((agency_id, user_id), now).take(now)
+        if wait > 0:
+            raise ResourceExhausted(
+                USER_RATE_LIMITED, "per-user query rate limit reached; retry later", retry_after_seconds=wait
+            )
+
+
+class ConcurrencyBudget:
+    """Bounds on calls in flight: per agency, and for the whole broker (R-SEC-3).
+
+    :meth:`admit` holds one slot of the agency's budget (its agreement's
+    ``max_concurrent_calls``, else ``per_agency``) and one of the broker's (``total``) for
+    the duration of a call, or refuses at once: no queue, so a flood costs the flooder a
+    refusal per call and never holds the slots another agency's calls need. ``total`` is
+    kept above the sum of the agencies' budgets, so only a broker serving every agency at
+    its bound can reach it. Single event loop: no lock needed.
+    """
+
+    def __init__(self, total: int, per_agency: int, retry_after_seconds: float) -> None:
+        if total < 1 or per_agency < 1:
+            raise ValueError("total and per_agency must be at least 1")
+        if not (math.isfinite(retry_after_seconds) and retry_after_seconds > 0):
+            raise ValueError("retry_after_seconds must be a positive finite number")
+        self.total = total
+        self.per_agency = per_agency
+        self._retry_after = retry_after_seconds
+        self._in_flight: dict[str, int] = {}
+        self._all = 0
+
+    def in_flight(self, agency_id: str | None = None) -> int:
+        """Calls admitted and not yet finished, of one agency or of all."""
+        return self._all if agency_id is None else self._in_flight.get(agency_id, 0)
+
+    @contextmanager
+    def admit(self, agency_id: str, limit: int | None = None) -> Iterator[None]:
+        """Hold a slot of the agency's and the broker's budgets for the ``with`` block, or raise."""
+        held = self._in_flight.get(agency_id, 0)
+        if held >= (limit or self.per_agency):
+            raise ResourceExhausted(
+                AGENCY_CONCURRENCY_LIMITED,
+                "too many calls of this agency in flight; retry later",
+                retry_after_seconds=self._retry_after,
+            )
+        if self._all >= self.total:
+            raise ResourceExhausted(
+                BROKER_CONCURRENCY_LIMITED,
+                "the broker is at its bound of calls in flight; retry later",
+                retry_after_seconds=self._retry_after,
+            )
+        self._in_flight[agency_id] = held + 1
+        self._all += 1
+        try:
+            yield
+        finally:
+            self._all -= 1
+            remaining = self._in_flight[agency_id] - 1
+            if remaining:
+                self._in_flight[agency_id] = remaining
+            else:
+                del self._in_flight[agency_id]

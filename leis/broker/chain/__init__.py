@@ -1,4 +1,5 @@
-"""The broker's interceptor chain, declared once, in its one order: tracing → audit → identity → policy.
+"""The broker's interceptor chain, declared once, in its one order: tracing → audit → identity →
+admission → policy.
 
 - :mod:`~leis.broker.chain.tracing` (outermost): the SERVER span and request metrics;
   opens the :class:`~leis.broker.context.Call`.
@@ -7,11 +8,13 @@
   cannot record (fail closed, R-AUD-2). It never changes a decision.
 - :mod:`~leis.broker.chain.identity`: certificate → agreement → principal (R-ID-1, R-ID-3,
   R-SEC-2).
+- :mod:`~leis.broker.chain.admission`: the agency's rate budget and its and the broker's
+  concurrency budgets, before any work (R-SEC-3); refused calls and garbage spend the budget.
 - :mod:`~leis.broker.chain.policy`: validation, the end user's ORI against the agreement,
-  purpose and rate limits (R-Q-1..4, R-ID-3, R-SEC-3).
+  purpose and the per-user rate limit (R-Q-1..4, R-ID-3, R-SEC-3).
 
-Audit sits outside identity and policy so that it sees every message, including the ones
-they refuse. Ahead of the chain, ``PeerObserver`` only counts connections for the TLS
+Audit sits outside identity, admission and policy so that it sees every message, including
+the ones they refuse. Ahead of the chain, ``PeerObserver`` only counts connections for the TLS
 handshake metrics. Health and reflection bypass the chain. Each stage hands the next what
 it established through :mod:`leis.broker.context`; every interceptor is built once here
 and keeps no per-call state of its own.
@@ -25,6 +28,7 @@ import grpc
 from opentelemetry import trace
 
 from leis.audit import AuditLog
+from leis.broker.chain.admission import AdmissionInterceptor
 from leis.broker.chain.audit import AuditInterceptor
 from leis.broker.chain.identity import IdentityInterceptor
 from leis.broker.chain.malformed import MalformedRequest, lenient_deserializer
@@ -32,7 +36,7 @@ from leis.broker.chain.policy import PolicyInterceptor
 from leis.broker.chain.tracing import TracingInterceptor
 from leis.broker.identity import IdentityResolver
 from leis.ops.metrics import Metrics, PeerObserver
-from leis.rules.ratelimit import RateLimiter
+from leis.rules.ratelimit import ConcurrencyBudget, RateLimiter
 
 __all__ = ["MalformedRequest", "build_chain", "lenient_deserializer"]
 
@@ -44,6 +48,7 @@ def build_chain(
     audit_log: AuditLog,
     identity: IdentityResolver,
     limiter: RateLimiter,
+    budget: ConcurrencyBudget,
 ) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
     """The server interceptors, outermost first."""
     return [
@@ -51,5 +56,6 @@ def build_chain(
         TracingInterceptor(tracer, metrics),
         AuditInterceptor(audit_log, metrics, identity.identify),
         IdentityInterceptor(identity),
+        AdmissionInterceptor(limiter, budget),
         PolicyInterceptor(limiter),
     ]

@@ -2,9 +2,9 @@
 
 A request that did not parse is refused here, for every method. A search is
 validated, its end user's ORI and its purpose checked against the principal's
-agreement, and the rate limits applied; the :class:`~leis.broker.context.Authorized`
-query and purpose are established for the handler. The rules themselves are the
-pure functions of ``leis.rules``.
+agreement, and the end user's rate limit applied (the agency's is admission's); the
+:class:`~leis.broker.context.Authorized` query and purpose are established for the handler.
+The rules themselves are the pure functions of ``leis.rules``.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
 from leis.common.errors import MALFORMED_REQUEST, FieldViolation, InvalidArgument
 from leis.rules.purpose import check_ori, check_purpose
-from leis.rules.ratelimit import RateLimiter, RateSpec
+from leis.rules.ratelimit import RateLimiter
 from leis.rules.validation import validate_search
 
 SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
 
 
 class PolicyInterceptor(AsyncServerInterceptor):
-    """Validation, purpose and rate limits for search calls."""
+    """Validation, purpose and the per-user rate limit for search calls."""
 
     def __init__(self, limiter: RateLimiter) -> None:
         self._limiter = limiter
@@ -51,8 +51,6 @@ class PolicyInterceptor(AsyncServerInterceptor):
         # The asserted ORI is checked once its format is known to be valid (R-ID-3).
         check_ori(query.ori, agreement.permitted_oris)
         purpose = check_purpose(request.purpose, agreement.permitted_purposes)
-        per_minute = agreement.rate_limit_per_minute
-        agency_spec = RateSpec.per_minute(per_minute, burst=max(1, per_minute // 4)) if per_minute else None
-        self._limiter.check(agreement.agency_id, query.user_id, agency_spec)
+        self._limiter.take_user(agreement.agency_id, query.user_id)
         AUTHORIZED.establish(Authorized(query, purpose))
         return await method(request, context)

@@ -176,7 +176,8 @@ class LexsEndpoint:
             search = codec.decode_search(payload, dialect)
         except codec.DecodeRefused as refused:
             await self._refuse(SEARCH_METHOD, refused.request, refused.error, call)
-        agreement = self._registry().for_identity(_identity(call.peer_pem))
+        named = self._registry().named_by(_identity(call.peer_pem))
+        agreement = named[0] if len(named) == 1 else None
         try:
             # Labelling only: which table maps the purpose text. Identity decides in the chain.
             purpose = codec.resolve_purpose(search.purpose_text, agreement.lexs_purposes if agreement else ())

@@ -1,0 +1,49 @@
+"""The admission stage: may this agency's call start now? (R-SEC-3, fair admission)
+
+It runs after identity, so it knows the agency, and inside audit, so each refusal is
+recorded like any other. Before any work it takes one token of the agency's rate budget
+(every call, refused or malformed ones included: an agency sending garbage slows itself)
+and one slot of the agency's and the broker's concurrency budgets, held until the call
+ends. A refusal is ``RESOURCE_EXHAUSTED`` with ``RetryInfo``. Nothing waits in a queue:
+a flooding agency is refused at once and never holds the slots another agency needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from grpc_interceptor.server import AsyncServerInterceptor
+
+from leis.broker.chain._base import Continuation, bypasses_chain, passthrough
+from leis.broker.context import PRINCIPAL
+from leis.registry.agreements import Agreement
+from leis.rules.ratelimit import ConcurrencyBudget, RateLimiter, RateSpec
+
+
+def agency_rate(agreement: Agreement) -> RateSpec | None:
+    """The agency's own rate from its agreement (burst: a quarter minute's worth), or None."""
+    per_minute = agreement.rate_limit_per_minute
+    return RateSpec.per_minute(per_minute, burst=max(1, per_minute // 4)) if per_minute else None
+
+
+class AdmissionInterceptor(AsyncServerInterceptor):
+    """Per-agency rate and concurrency budgets, and the broker-wide bound, before any work."""
+
+    def __init__(self, limiter: RateLimiter, budget: ConcurrencyBudget) -> None:
+        self._limiter = limiter
+        self._budget = budget
+
+    async def intercept(
+        self,
+        method: Continuation,
+        request: Any,
+        context: grpc.aio.ServicerContext[Any, Any],
+        method_name: str,
+    ) -> Any:
+        if bypasses_chain(method_name):
+            return await passthrough(method, request, context)
+        agreement = PRINCIPAL.get().agreement
+        self._limiter.take_agency(agreement.agency_id, agency_rate(agreement))
+        with self._budget.admit(agreement.agency_id, agreement.max_concurrent_calls):
+            return await method(request, context)
