@@ -63,7 +63,7 @@ def _row(backend: Backend, seq: int) -> dict[str, Any]:
 
 def _forge_after_head(backend: Backend) -> int:
     """Finding 2: a RESPONSE_SENT at head+1 with random content, digest and hash by the public recipe."""
-    head = max(r[0] for r in backend.sql("SELECT seq FROM audit_event WHERE chain_id = ?", (CHAIN,)))
+    head = max(int(r[0]) for r in backend.sql("SELECT seq FROM audit_event WHERE chain_id = ?", (CHAIN,)))
     forged = _row(backend, head)
     blob = os.urandom(80)
     forged.update(

@@ -14,7 +14,7 @@ from leis.rules import coherence, merge, release
 from leis.rules.coherence import ADDRESS, IDENTIFIER, INCIDENT, NAME, Fit
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import records_pb2, subject_pb2
-from leis_sim.sources import matching
+from leis_sim.matching import dob_factor
 
 EID = records_pb2.SOURCE_SYSTEM_EID
 TECS = records_pb2.SOURCE_SYSTEM_TECS
@@ -106,7 +106,7 @@ def test_dob_tolerance_is_the_sources_tolerance(query_dob: str, record_dob: str,
         record_dob = (
             query_dob[:position] + data.draw(st.sampled_from("0123456789")) + query_dob[position + 1 :]
         )
-    factor, _ = matching.dob_factor(query_dob, record_dob)
+    factor, _ = dob_factor(query_dob, record_dob)
     assert coherence.dob_compatible(query_dob, record_dob) is (factor > 0.35)
 
 

@@ -22,7 +22,7 @@ from lexs_samples import (
 )
 from lxml import etree
 
-from leis.common.errors import InvalidArgument, PermissionDenied
+from leis.common.errors import FieldViolation, InvalidArgument, PermissionDenied
 from leis.common.lexs import codec
 from leis.common.lexs.xml import XmlRefused, parse
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
@@ -267,8 +267,8 @@ def test_fault_carries_the_grpc_reason_and_the_lexs_element_name() -> None:
     )
 
 
-def codec_violation(path: str) -> codec.FieldViolation:
-    return codec.FieldViolation(path, "expected nine digits")
+def codec_violation(path: str) -> FieldViolation:
+    return FieldViolation(path, "expected nine digits")
 
 
 # ---------------------------------------------------------------- outbound round trip

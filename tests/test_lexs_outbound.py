@@ -18,9 +18,9 @@ from test_outbound import analyst_search, spans_of, states, subject_of
 
 from leis_api.v1 import audit_service_pb2 as audit_pb
 from leis_api.v1 import federated_search_service_pb2 as fed_pb
-from leis_sim.partners.data import SHOWCASE_PERSONS
 from leis_sim.partners.profiles import TWO_WAY_PARTNER_IDS
 from leis_sim.partners.server import Fault
+from leis_sim.synth.partner_cast import SHOWCASE_PERSONS
 
 LEXS_PARTNERS = ("ndex", "tdex", "arjis", "linx-hr", "linx-ncr", "azlink")
 FAULTS = {

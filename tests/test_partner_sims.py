@@ -62,8 +62,10 @@ FOUR_MB = 4 * 1024 * 1024
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def partners(pki_dir: Path) -> AsyncIterator[dict[str, RunningPartner]]:
     running = await start_partners(pki_dir, SERVED, persons=PERSONS)
+    served = {p.agency_id: p for p in running if isinstance(p, RunningPartner)}
     try:
-        yield {p.agency_id: p for p in running}
+        assert tuple(served) == SERVED, "every partner here serves gRPC"
+        yield served
     finally:
         await stop_partners(running, grace=None)
 

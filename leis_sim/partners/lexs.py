@@ -172,7 +172,7 @@ def _read(body: bytes) -> tuple[partner_pb.SearchRequest, codec.Dialect, int]:
     purpose = PURPOSE_OF_TEXT.get(decoded.purpose_text.casefold(), "UNSPECIFIED")
     request = partner_pb.SearchRequest(
         subject=decoded.request.subject,
-        purpose=subject_pb2.Purpose.Value(f"PURPOSE_{purpose}"),  # type: ignore[arg-type]
+        purpose=subject_pb2.Purpose.Value(f"PURPOSE_{purpose}"),
         requesting_user=decoded.request.end_user,
         request_id=decoded.message_id,
     )

@@ -35,7 +35,7 @@ from leis_api.v1 import records_pb2, subject_pb2
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 MAX_PARTNER_RECORDS = 50
-Outcome = tuple[fed_pb.PartnerState, str, Sequence[records_pb2.PartnerRecord]]
+Outcome = tuple[fed_pb.PartnerState.ValueType, str, Sequence[records_pb2.PartnerRecord]]
 
 
 def client_ssl_context(pki_dir: Path, name: str = BROKER_CLIENT_NAME) -> ssl.SSLContext:
@@ -46,7 +46,7 @@ def client_ssl_context(pki_dir: Path, name: str = BROKER_CLIENT_NAME) -> ssl.SSL
     return context
 
 
-def reason_text(agreement: Agreement, purpose: int) -> str:
+def reason_text(agreement: Agreement, purpose: subject_pb2.Purpose.ValueType) -> str:
     """The partner's own purpose text for a lawful purpose (its agreement's table, else N-DEx's)."""
     name = subject_pb2.Purpose.Name(purpose).removeprefix("PURPOSE_")
     for text, mapped in agreement.lexs_purposes:

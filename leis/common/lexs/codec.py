@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal, get_args
 
 from google.protobuf import timestamp_pb2
 from lxml import etree
@@ -145,6 +146,10 @@ _ADDR = "lexsdigest:EntityLocation/nc:Location/nc:LocationAddress/"
 _STRUCT = _ADDR + "nc:StructuredAddress/"
 _OTHER_ID = _P + "nc:PersonOtherIdentification/nc:IdentificationID"
 _OTHER_CATEGORY = _P + "nc:PersonOtherIdentification/nc:IdentificationCategoryText"
+
+# The SubjectQuery categories, the first half of every ``category.field`` name below.
+_Category = Literal["name", "identifier", "address", "incident"]
+_CATEGORIES: tuple[_Category, ...] = get_args(_Category)
 
 # Digest path (below lexs:DigestQueryField) ↔ SubjectQuery field, in the order requests are written.
 QUERY_FIELDS: tuple[tuple[str, str], ...] = (
@@ -1080,11 +1085,10 @@ def encode_partner_request(
         _el(search_metadata, m, "StructuredPayloadsRequestedCode", "none")
     query = _el(message, m, "StructuredQuery")
     prefixes = {v: k for k, v in _path_prefix(dialect).items()}
+    present = {category for category in _CATEGORIES if request.subject.HasField(category)}
     for path, leis_field in QUERY_FIELDS:
         category, name = leis_field.split(".")
-        value = (
-            getattr(getattr(request.subject, category), name) if request.subject.HasField(category) else ""
-        )
+        value = getattr(getattr(request.subject, category), name) if category in present else ""
         if not value:
             continue
         statement = _el(query, m, "DigestQueryStatement")
