@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
-from google.protobuf.message_factory import GetMessageClass
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health, health_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha._async import ReflectionServicer
 from opentelemetry.sdk.trace import TracerProvider
 
 from leis.audit import AuditLog, AuditRecord, open_audit_log
 from leis.audit.service import AuditServicer
-from leis.broker.chain import build_chain, lenient_deserializer
+from leis.broker.chain import build_chain, service_handler
 from leis.broker.config import BrokerConfig
 from leis.broker.hub import InterceptorFactory, SourceHub
 from leis.broker.identity import IdentityResolver, RevocationHolder
@@ -38,6 +38,8 @@ from leis_api.v1 import audit_service_pb2, federated_search_service_pb2, query_s
 
 log = logging.getLogger("leis.broker")
 
+HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
+REFLECTION = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
 SERVED_SERVICES = (
     query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
     federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"].full_name,
@@ -75,16 +77,8 @@ class Broker:
 
 
 def add_service(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> None:
-    """Register a servicer's unary methods with lenient request parsing (see ``lenient_deserializer``)."""
-    handlers = {
-        method.name: grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, method.name),
-            request_deserializer=lenient_deserializer(GetMessageClass(method.input_type)),
-            response_serializer=GetMessageClass(method.output_type).SerializeToString,
-        )
-        for method in service.methods
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    """Register a servicer with lenient request parsing (see ``leis.broker.chain.malformed``)."""
+    server.add_generic_rpc_handlers((service_handler(servicer, service),))
 
 
 def rate_limiter(config: BrokerConfig) -> RateLimiter:
@@ -184,15 +178,9 @@ async def start_broker(
         audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"],
     )
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (
-            *SERVED_SERVICES,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
+    add_service(server, health_servicer, HEALTH)
+    reflected = (*SERVED_SERVICES, HEALTH.full_name, reflection.SERVICE_NAME)
+    add_service(server, ReflectionServicer(reflected), REFLECTION)
     # Dynamic credentials let the handshake monitor count TLS handshake failures (R-SEC-2).
     port = server.add_secure_port(
         config.listen, metrics.handshakes.server_credentials(config.pki_dir, "broker")

@@ -118,6 +118,12 @@ class FailedPrecondition(LeisError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class DeadlineExceeded(LeisError):
+    """The client's deadline leaves no time to deliver the answer."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class Unimplemented(LeisError):
     """The server does not offer this method."""
 
@@ -125,8 +131,11 @@ class Unimplemented(LeisError):
 
 
 async def abort(context: grpc.aio.ServicerContext, error: LeisError) -> None:  # type: ignore[type-arg]
-    """Abort an asyncio call with the error's status and details (raises)."""
-    await context.abort_with_status(error.to_status())  # type: ignore[attr-defined]
+    """Abort an asyncio call with the error's status and details (raises), keeping the trailing
+    metadata already set (the trace id and audit reference)."""
+    status = error.to_status()
+    trailing = (*(context.trailing_metadata() or ()), *status.trailing_metadata)
+    await context.abort(status.code, status.details, trailing)
 
 
 def status_of(error: Exception) -> grpc.StatusCode:
@@ -142,7 +151,7 @@ async def abort_for(context: grpc.aio.ServicerContext, error: Exception) -> None
     """
     if isinstance(error, LeisError):
         await abort(context, error)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error", context.trailing_metadata() or ())
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@
 
 Audit sits outside identity and policy so that it sees every message, including the ones
 they refuse. Ahead of the chain, ``PeerObserver`` only counts connections for the TLS
-handshake metrics. Health and reflection bypass the chain. Each stage hands the next what
+handshake metrics. Health and reflection bypass the chain (they refuse malformed
+requests themselves, see :mod:`~leis.broker.chain.malformed`). Each stage hands the next what
 it established through :mod:`leis.broker.context`; every interceptor is built once here
 and keeps no per-call state of its own.
 """
@@ -27,14 +28,14 @@ from opentelemetry import trace
 from leis.audit import AuditLog
 from leis.broker.chain.audit import AuditInterceptor
 from leis.broker.chain.identity import IdentityInterceptor
-from leis.broker.chain.malformed import MalformedRequest, lenient_deserializer
+from leis.broker.chain.malformed import MalformedRequest, service_handler
 from leis.broker.chain.policy import PolicyInterceptor
 from leis.broker.chain.tracing import TracingInterceptor
 from leis.broker.identity import IdentityResolver
 from leis.ops.metrics import Metrics, PeerObserver
 from leis.rules.ratelimit import RateLimiter
 
-__all__ = ["MalformedRequest", "build_chain", "lenient_deserializer"]
+__all__ = ["MalformedRequest", "build_chain", "service_handler"]
 
 
 def build_chain(

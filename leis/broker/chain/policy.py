@@ -1,6 +1,7 @@
 """The policy stage: what a principal may ask, for what purpose, how often (R-Q-1..4, R-ID-3, R-SEC-3).
 
-A request that did not parse is refused here, for every method. A search is
+A request that did not parse, or holds a Timestamp or Duration outside its range,
+is refused here, for every method of the chain. A search is
 validated, its end user's ORI and its purpose checked against the principal's
 agreement, and the rate limits applied; the :class:`~leis.broker.context.Authorized`
 query and purpose are established for the handler. The rules themselves are the
@@ -14,13 +15,12 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from leis.broker.chain._base import Continuation, passthrough
+from leis.broker.chain._base import Continuation, bypasses_chain, passthrough
 from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
-from leis.common.errors import FieldViolation, InvalidArgument
 from leis.rules.purpose import check_ori, check_purpose
 from leis.rules.ratelimit import RateLimiter, RateSpec
-from leis.rules.validation import validate_search
+from leis.rules.validation import check_ranges, validate_search
 
 SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
 
@@ -38,12 +38,11 @@ class PolicyInterceptor(AsyncServerInterceptor):
         context: grpc.aio.ServicerContext[Any, Any],
         method_name: str,
     ) -> Any:
+        if bypasses_chain(method_name):
+            return await passthrough(method, request, context)
         if isinstance(request, MalformedRequest):
-            raise InvalidArgument(
-                "MALFORMED_REQUEST",
-                f"the request is not a valid {request.message_type} message",
-                violations=[FieldViolation("request", "the bytes do not parse as the request message")],
-            )
+            raise request.refusal()
+        check_ranges(request)
         if method_name not in SEARCH_METHODS:
             return await passthrough(method, request, context)
         agreement = PRINCIPAL.get().agreement
