@@ -38,6 +38,9 @@ from leis_api.v1 import audit_service_pb2, federated_search_service_pb2, query_s
 
 log = logging.getLogger("leis.broker")
 
+# The transport admits requests this many times the policy limit, so that an oversize request
+# reaches the chain (refused REQUEST_TOO_LARGE with the field, audited); beyond it, gRPC refuses.
+TRANSPORT_LIMIT_FACTOR = 16
 HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
 REFLECTION = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
 SERVED_SERVICES = (
@@ -153,11 +156,12 @@ async def start_broker(
         audit_log=audit_log,
         identity=IdentityResolver(registry.current, revocations.current),
         limiter=rate_limiter(config),
+        max_request_bytes=config.max_request_bytes,
     )
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
-            ("grpc.max_receive_message_length", config.max_request_bytes),
+            ("grpc.max_receive_message_length", TRANSPORT_LIMIT_FACTOR * config.max_request_bytes),
             ("grpc.max_send_message_length", 32 * 1024 * 1024),
         ],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,

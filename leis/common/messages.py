@@ -5,6 +5,7 @@
   same paths.
 - ``out_of_range_fields``: ``google.protobuf.Timestamp`` and ``Duration`` values outside the
   ranges their definitions allow (such a value cannot even be rendered as JSON).
+- ``largest_field``: where the bulk of an oversize message lies.
 """
 
 from __future__ import annotations
@@ -42,6 +43,33 @@ def out_of_range_fields(message: Message, path: str = "") -> Iterator[tuple[str,
         return
     for child, value in _submessages(message, path):
         yield from out_of_range_fields(value, child)
+
+
+def largest_field(message: Message, path: str = "") -> str:
+    """The dotted path of the field holding most of ``message``'s bytes, descending into
+    singular sub-messages (``"request"`` for a message without fields)."""
+    best: tuple[int, str, Message | None] | None = None
+    for descriptor, value in message.ListFields():
+        child = f"{path}.{descriptor.name}" if path else descriptor.name
+        if descriptor.is_repeated:
+            size = sum(_size(item) for item in value)
+            candidate: tuple[int, str, Message | None] = (size, child, None)
+        else:
+            candidate = (_size(value), child, value if isinstance(value, Message) else None)
+        if best is None or candidate[0] > best[0]:
+            best = candidate
+    if best is None:
+        return path or "request"
+    _, child, submessage = best
+    return largest_field(submessage, child) if submessage is not None else child
+
+
+def _size(value: object) -> int:
+    if isinstance(value, Message):
+        return value.ByteSize()
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogatepass"))
+    return len(value) if isinstance(value, bytes) else 8
 
 
 def _well_known_problem(message: Message) -> str | None:

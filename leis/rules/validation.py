@@ -42,7 +42,7 @@ from leis.common.fields import (
     STREET_NUMBER_MAX,
     person_name,
 )
-from leis.common.messages import out_of_range_fields, unknown_fields
+from leis.common.messages import largest_field, out_of_range_fields, unknown_fields
 from leis.common.vocab import ORI_PATTERN
 from leis_api.v1 import federated_search_service_pb2, query_service_pb2, subject_pb2
 
@@ -53,6 +53,7 @@ __all__ = [
     "MALFORMED_FIELD",
     "MISSING_FIELD",
     "OVERSIZE_FIELD",
+    "REQUEST_TOO_LARGE",
     "TOO_MANY_IDENTIFIERS",
     "UNKNOWN_FIELD",
     "WILDCARD_QUERY",
@@ -60,7 +61,9 @@ __all__ = [
     "ValidatedQuery",
     "canonical_user_id",
     "check_ranges",
+    "check_size",
     "normalise_ori",
+    "request_too_large",
     "validate_search",
 ]
 
@@ -74,6 +77,7 @@ OVERSIZE_FIELD = "OVERSIZE_FIELD"
 BATCH_QUERY = "BATCH_QUERY"
 WILDCARD_QUERY = "WILDCARD_QUERY"
 CONFLICTING_FIELDS = "CONFLICTING_FIELDS"
+REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
 
 # When one request breaks several rules, the error's single reason is the first
 # of these that applies; every violation is still listed.
@@ -260,6 +264,22 @@ class _Checker:
         violations = [violation for _, violation in best.values()]
         fields = ", ".join(v.field for v in violations)
         raise InvalidArgument(reason, f"invalid search request: {fields}", violations=violations)
+
+
+def check_size(request: Message, max_bytes: int) -> None:
+    """Refuse a request of any method larger than ``max_bytes``, naming the field holding most of it."""
+    size = request.ByteSize()
+    if size > max_bytes:
+        raise request_too_large(largest_field(request), size, max_bytes)
+
+
+def request_too_large(field: str, size: int, max_bytes: int) -> InvalidArgument:
+    """The INVALID_ARGUMENT ``REQUEST_TOO_LARGE`` refusal of a ``size``-byte request, naming ``field``."""
+    return InvalidArgument(
+        REQUEST_TOO_LARGE,
+        f"the request is larger than {max_bytes} bytes",
+        violations=[FieldViolation(field, f"the request is {size} bytes; at most {max_bytes}")],
+    )
 
 
 def check_ranges(request: Message) -> None:

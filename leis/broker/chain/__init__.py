@@ -45,12 +45,13 @@ def build_chain(
     audit_log: AuditLog,
     identity: IdentityResolver,
     limiter: RateLimiter,
+    max_request_bytes: int,
 ) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
     """The server interceptors, outermost first."""
     return [
         PeerObserver(metrics.handshakes),
         TracingInterceptor(tracer, metrics),
-        AuditInterceptor(audit_log, metrics, identity.identify),
+        AuditInterceptor(audit_log, metrics, identity.identify, max_request_bytes),
         IdentityInterceptor(identity),
-        PolicyInterceptor(limiter),
+        PolicyInterceptor(limiter, max_request_bytes),
     ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,10 +96,13 @@ class AuditInterceptor(AsyncServerInterceptor):
     sent, and recorded DEADLINE_EXCEEDED (issue 13).
     """
 
-    def __init__(self, audit_log: AuditLog, metrics: Metrics, identify: Identify) -> None:
+    def __init__(
+        self, audit_log: AuditLog, metrics: Metrics, identify: Identify, max_request_bytes: int
+    ) -> None:
         self._log = audit_log
         self._metrics = metrics
         self._identify = identify
+        self._max_request_bytes = max_request_bytes
 
     async def intercept(
         self,
@@ -124,7 +128,7 @@ class AuditInterceptor(AsyncServerInterceptor):
             purpose=claimed.purpose,
             outcome="OK",
             trace_id=call.trace_id,
-            content=_content(request),
+            content=_content(request, self._max_request_bytes),
         )
         received = await self._record_opening(opening, context, call, caller, claimed)
         AUDIT_REFERENCE.establish(received.event_id)
@@ -244,17 +248,26 @@ def _claimed(request: Any) -> _Claimed:
     return _Claimed(claim.user_id, claim.ori, purpose_name.removeprefix("PURPOSE_"))
 
 
-def _content(request: Any) -> dict[str, Any]:
+def _content(request: Any, max_bytes: int) -> dict[str, Any]:
     """The request as the ``QUERY_RECEIVED`` content records it; rendering never fails the call.
 
     A request that does not parse, or cannot be rendered as JSON (a Timestamp out of range),
-    is recorded as the bytes received; policy refuses it.
+    is recorded as the bytes received; one larger than the policy limit by its size and
+    SHA-256 digest. Policy refuses all three.
     """
     if isinstance(request, MalformedRequest):
+        if len(request.data) > max_bytes:
+            return _digest(request.data)
         return {"request_bytes": base64.b64encode(request.data).decode(), "parsed": False}
+    if isinstance(request, Message) and request.ByteSize() > max_bytes:
+        return _digest(request.SerializeToString())
     if not isinstance(request, Message):
         return {"request": {}}
     try:
         return {"request": MessageToDict(request, preserving_proto_field_name=True)}
     except (SerializeToJsonError, ValueError, TypeError):
         return {"request_bytes": base64.b64encode(request.SerializeToString()).decode(), "parsed": True}
+
+
+def _digest(data: bytes) -> dict[str, Any]:
+    return {"request_size": len(data), "request_sha256": hashlib.sha256(data).hexdigest()}

@@ -85,9 +85,19 @@ def _method_handler(
 Behaviour = Callable[..., Any]
 
 
+# Messages of a refused stream read (and dropped) before the refusal is sent, so the client is
+# not still writing when the call ends (an asyncio client then reports INTERNAL, not the refusal).
+_DRAINED_MESSAGES = 100
+
+
 async def _checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
     async for request in requests:
         if isinstance(request, MalformedRequest):
+            drained = 0
+            async for _ in requests:
+                drained += 1
+                if drained >= _DRAINED_MESSAGES:
+                    break
             await abort(context, request.refusal())
         yield request
 

@@ -1,7 +1,8 @@
 """The policy stage: what a principal may ask, for what purpose, how often (R-Q-1..4, R-ID-3, R-SEC-3).
 
-A request that did not parse, or holds a Timestamp or Duration outside its range,
-is refused here, for every method of the chain. A search is
+A request that did not parse, is larger than the policy limit (the transport admits
+more, so that the refusal is audited and names the field), or holds a Timestamp or
+Duration outside its range, is refused here, for every method of the chain. A search is
 validated, its end user's ORI and its purpose checked against the principal's
 agreement, and the rate limits applied; the :class:`~leis.broker.context.Authorized`
 query and purpose are established for the handler. The rules themselves are the
@@ -20,7 +21,7 @@ from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
 from leis.rules.purpose import check_ori, check_purpose
 from leis.rules.ratelimit import RateLimiter, RateSpec
-from leis.rules.validation import check_ranges, validate_search
+from leis.rules.validation import check_ranges, check_size, request_too_large, validate_search
 
 SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
 
@@ -28,8 +29,9 @@ SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedS
 class PolicyInterceptor(AsyncServerInterceptor):
     """Validation, purpose and rate limits for search calls."""
 
-    def __init__(self, limiter: RateLimiter) -> None:
+    def __init__(self, limiter: RateLimiter, max_request_bytes: int) -> None:
         self._limiter = limiter
+        self._max_request_bytes = max_request_bytes
 
     async def intercept(
         self,
@@ -41,7 +43,10 @@ class PolicyInterceptor(AsyncServerInterceptor):
         if bypasses_chain(method_name):
             return await passthrough(method, request, context)
         if isinstance(request, MalformedRequest):
+            if len(request.data) > self._max_request_bytes:
+                raise request_too_large("request", len(request.data), self._max_request_bytes)
             raise request.refusal()
+        check_size(request, self._max_request_bytes)
         check_ranges(request)
         if method_name not in SEARCH_METHODS:
             return await passthrough(method, request, context)
