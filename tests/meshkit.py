@@ -191,6 +191,12 @@ class Mesh:
 
             await stop_partners(self.partners)
         self.source_tracing.shutdown()
+        # Whatever is still in flight (a slow simulated partner's handler) ends here, on the mesh
+        # loop, rather than being destroyed pending when the loop closes.
+        leftovers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
 
     # ------------------------------------------------------------------ clients
 

@@ -296,8 +296,11 @@ def test_unknown_field_is_refused(mesh: Mesh) -> None:
 def test_oversize_request_is_refused(mesh: Mesh) -> None:
     channel, method = _raw_search(mesh)
     with channel:
-        code, _, _ = _refused(lambda: method(b"\x0a" + b"\xff" * 200_000, timeout=5))
-    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        refused = _refused(lambda: method(b"\x0a" + b"\xff" * 200_000, timeout=5))
+        # Beyond the transport's hard cap (16x the policy limit) gRPC itself refuses.
+        beyond, _, _ = _refused(lambda: method(b"\x0a" + b"\xff" * 2_000_000, timeout=5))
+    assert refused == (grpc.StatusCode.INVALID_ARGUMENT, "REQUEST_TOO_LARGE", ("request",))
+    assert beyond == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def _raw_search(mesh: Mesh):  # type: ignore[no-untyped-def]

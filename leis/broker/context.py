@@ -4,7 +4,7 @@ The chain (``leis.broker.chain``) runs tracing → audit → identity → admiss
 policy → handler. Each stage establishes one immutable value in its own ``ContextVar``
 and the stages after it read that value as given, never as an Optional:
 
-- tracing: the :class:`Call` (method, trace id);
+- tracing: the :class:`Call` (method, trace id, the client's deadline);
 - audit: the :class:`Caller` the connection presents and the audit reference of
   the ``QUERY_RECEIVED`` event;
 - identity: the :class:`~leis.broker.identity.Principal` it accepted;
@@ -21,6 +21,7 @@ far (e.g. identity refused).
 
 from __future__ import annotations
 
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -31,13 +32,38 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# Time kept back from the client's deadline to record the closing event and deliver the
+# response: a response that would arrive later is not sent (the call ends DEADLINE_EXCEEDED,
+# recorded as such), and sources and partners are given the rest less twice this.
+DELIVERY_MARGIN_SECONDS = 0.1
+
 
 @dataclass(frozen=True)
 class Call:
-    """The RPC being served, as the tracing stage opened it."""
+    """The RPC being served, as the tracing stage opened it.
+
+    ``deadline`` is the client's deadline on the ``time.monotonic`` clock (None: none given).
+    """
 
     method: str
     trace_id: str
+    deadline: float | None = None
+
+    def remaining(self) -> float | None:
+        """Seconds left before the client's deadline, None without one."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def downstream_timeout(self, configured: float) -> float:
+        """The timeout of a call to a source or partner: its configured deadline, cut so that the
+        answer still comes back in time to be recorded and delivered (0 when no time is left)."""
+        remaining = self.remaining()
+        if remaining is None:
+            return configured
+        return max(0.0, min(configured, remaining - 2 * DELIVERY_MARGIN_SECONDS))
+
+    def deadline_binds(self, configured: float) -> bool:
+        """Whether the client's deadline, rather than ``configured``, now limits a downstream call."""
+        return self.downstream_timeout(configured) < configured
 
 
 @dataclass(frozen=True)
@@ -87,3 +113,10 @@ AUDIT_REFERENCE: Stage[str] = Stage("leis_audit_reference")
 PRINCIPAL: Stage[Principal] = Stage("leis_principal")
 AUTHORIZED: Stage[Authorized] = Stage("leis_authorized")
 DISCLOSURE: Stage[Disclosure] = Stage("leis_disclosure")
+
+
+def downstream_timeout(configured: float) -> float:
+    """The timeout of a call to a source or partner made while serving a call (see
+    :meth:`Call.downstream_timeout`); ``configured`` outside any call."""
+    call = CALL.established()
+    return configured if call is None else call.downstream_timeout(configured)

@@ -58,6 +58,7 @@ class DirectContext:
         self._metadata = tuple(metadata)
         self._peer = peer
         self._code: grpc.StatusCode | None = None
+        self._trailing: tuple[tuple[str, str | bytes], ...] = ()
 
     def peer(self) -> str:
         return self._peer
@@ -71,22 +72,38 @@ class DirectContext:
     def code(self) -> grpc.StatusCode | None:
         return self._code
 
+    def time_remaining(self) -> float | None:
+        """No caller deadline crosses this transport: the sources' own deadlines bound the call."""
+        return None
+
+    def trailing_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        return self._trailing
+
+    def set_trailing_metadata(self, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
+        self._trailing = tuple(metadata)
+
     async def abort_with_status(self, status: grpc.Status) -> NoReturn:
-        self._code = status.code
-        raise ChainAborted(_error_of(status))
+        await self.abort(status.code, status.details, status.trailing_metadata)
 
     async def abort(
-        self, code: grpc.StatusCode, details: str = "", trailing_metadata: object = ()
+        self,
+        code: grpc.StatusCode,
+        details: str = "",
+        trailing_metadata: Sequence[tuple[str, str | bytes]] = (),
     ) -> NoReturn:
         self._code = code
-        raise ChainAborted(errors.LeisError(errors.INTERNAL_ERROR, details or code.name))
+        self._trailing = tuple(trailing_metadata)
+        raise ChainAborted(_error_of(code, details, self._trailing))
 
 
-def _error_of(status: grpc.Status) -> errors.LeisError:
-    """The domain error a ``google.rpc.Status`` (as built by ``LeisError.to_status``) carries."""
-    details = dict(status.trailing_metadata or ()).get(STATUS_DETAILS_KEY, b"")
+def _error_of(
+    code: grpc.StatusCode, message: str, trailing: Sequence[tuple[str, str | bytes]]
+) -> errors.LeisError:
+    """The domain error a ``google.rpc.Status`` (as built by ``LeisError.to_status``) carries;
+    an abort without one (an unexpected failure) is ``INTERNAL_ERROR``."""
+    details = dict(trailing).get(STATUS_DETAILS_KEY, b"")
     rich = status_pb2.Status.FromString(details) if isinstance(details, bytes) else status_pb2.Status()
-    reason, violations, retry = status.code.name, [], None
+    reason, violations, retry = errors.INTERNAL_ERROR, [], None
     for detail in rich.details:
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
@@ -100,8 +117,8 @@ def _error_of(status: grpc.Status) -> errors.LeisError:
             delay = error_details_pb2.RetryInfo()
             detail.Unpack(delay)
             retry = delay.retry_delay.ToNanoseconds() / 1e9
-    cls = _ERRORS.get(status.code, errors.LeisError)
-    return cls(reason, rich.message or status.details, violations=violations, retry_after_seconds=retry)
+    cls = _ERRORS.get(code, errors.LeisError)
+    return cls(reason, rich.message or message, violations=violations, retry_after_seconds=retry)
 
 
 class DirectChain:

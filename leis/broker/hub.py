@@ -1,5 +1,8 @@
 """Fan-out to the source systems (R-Q-5): parallel, per-source deadline and retry policy.
 
+Each source call's timeout is its configured deadline, cut to what the partner's own
+deadline leaves (``leis.broker.context.downstream_timeout``).
+
 One long-lived mTLS channel per source, built from configuration (the broker's
 client certificate). A source that fails or times out yields its status and no
 records; it never fails the others. Photos are fetched separately, and only for
@@ -18,6 +21,7 @@ import grpc
 from opentelemetry import trace
 
 from leis.broker.config import SourceConfig
+from leis.broker.context import downstream_timeout
 from leis.common.tracing import ClientSpans
 from leis.ops.metrics import Metrics
 from leis_api.source.v1 import source_service_pb2 as source_pb
@@ -108,11 +112,12 @@ class SourceHub:
             subject=subject, max_records=config.max_records, request_id=request_id
         )
         started = time.monotonic()
+        timeout = downstream_timeout(config.deadline_ms / 1000)
+        if timeout <= 0:
+            return SourceAnswer(name, system, self._observe(name, SourceOutcome.TIMED_OUT, started))
         try:
             with self._spans[name].call(SEARCH_METHOD) as metadata:
-                response = await self._stubs[name].Search(
-                    request, timeout=config.deadline_ms / 1000, metadata=metadata
-                )
+                response = await self._stubs[name].Search(request, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             return SourceAnswer(name, system, self._observe(name, _outcome_of(exc), started))
         if response is None:
@@ -133,10 +138,13 @@ class SourceHub:
         config = self._configs[PHOTO_SOURCE]
         request = source_pb.GetPhotosRequest(subject_ids=list(subject_ids))
         started = time.monotonic()
+        timeout = downstream_timeout(config.deadline_ms / 1000)
+        if timeout <= 0:
+            return self._observe(PHOTO_SOURCE, SourceOutcome.TIMED_OUT, started), ()
         try:
             with self._spans[PHOTO_SOURCE].call(PHOTOS_METHOD) as metadata:
                 response = await self._stubs[PHOTO_SOURCE].GetPhotos(
-                    request, timeout=config.deadline_ms / 1000, metadata=metadata
+                    request, timeout=timeout, metadata=metadata
                 )
         except grpc.aio.AioRpcError as exc:
             return self._observe(PHOTO_SOURCE, _outcome_of(exc), started), ()

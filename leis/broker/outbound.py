@@ -30,6 +30,7 @@ from leis.broker.context import (
     PRINCIPAL,
     Authorized,
     Disclosure,
+    downstream_timeout,
 )
 from leis.broker.hub import InterceptorFactory
 from leis.broker.identity import Principal
@@ -217,9 +218,12 @@ class FederatedSearchService(fed_grpc.FederatedSearchServiceServicer):
             # LEXS-SR partners (R-EDGE-1): same deadline, same per-partner states and reasons.
             return await self._lexs.search(agreement, request, self._config.deadline_ms / 1000)
         stub = self._channels.stub(agreement.agency_id, agreement.endpoint)
+        timeout = downstream_timeout(self._config.deadline_ms / 1000)
+        if timeout <= 0:
+            return fed_pb.PARTNER_STATE_TIMED_OUT, "PARTNER_TIMED_OUT", ()
         try:
             with self._channels.spans(agreement.agency_id).call(PARTNER_SEARCH_METHOD) as metadata:
-                reply = await stub.Search(request, timeout=self._config.deadline_ms / 1000, metadata=metadata)
+                reply = await stub.Search(request, timeout=timeout, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 return fed_pb.PARTNER_STATE_TIMED_OUT, "PARTNER_TIMED_OUT", ()

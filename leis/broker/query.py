@@ -24,7 +24,7 @@ from leis.broker.context import (
     Disclosure,
 )
 from leis.broker.hub import PHOTO_SOURCE, SOURCE_SYSTEMS, SourceHub, SourceOutcome
-from leis.common.errors import SOURCES_UNAVAILABLE, Unavailable
+from leis.common.errors import DEADLINE_EXCEEDED, SOURCES_UNAVAILABLE, DeadlineExceeded, Unavailable
 from leis.rules.merge import merge_and_rank, source_statuses
 from leis.rules.release import release_notice, release_records
 from leis_api.v1 import query_service_pb2 as query_pb
@@ -67,6 +67,10 @@ class QueryService(query_grpc.QueryServiceServicer):
         reference = AUDIT_REFERENCE.get()
         answers = await self._hub.search(query.subject, reference)
         if all(a.outcome is not SourceOutcome.ANSWERED for a in answers):
+            slowest = max(s.deadline_ms for s in self._config.sources) / 1000
+            if CALL.get().deadline_binds(slowest):
+                # The partner's own deadline left the sources too little time: not an outage.
+                raise DeadlineExceeded(DEADLINE_EXCEEDED, "the deadline passed before the sources answered")
             raise Unavailable(SOURCES_UNAVAILABLE, "no source system answered; try again later")
         retrieved = self._now()
         profile = PRINCIPAL.get().agreement.release_profile

@@ -17,14 +17,14 @@ from typing import Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
-from google.protobuf.message_factory import GetMessageClass
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_health.v1 import health, health_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_reflection.v1alpha._async import ReflectionServicer
 from opentelemetry.sdk.trace import TracerProvider
 
 from leis.audit import AuditLog, AuditRecord, open_audit_log
 from leis.audit.service import AuditServicer
-from leis.broker.chain import build_chain, lenient_deserializer
+from leis.broker.chain import build_chain, service_handler
 from leis.broker.config import BrokerConfig
 from leis.broker.direct import DirectChain, QueryPort
 from leis.broker.hub import InterceptorFactory, SourceHub
@@ -43,6 +43,11 @@ from leis_api.v1 import audit_service_pb2, federated_search_service_pb2, query_s
 
 log = logging.getLogger("leis.broker")
 
+# The transport admits requests this many times the policy limit, so that an oversize request
+# reaches the chain (refused REQUEST_TOO_LARGE with the field, audited); beyond it, gRPC refuses.
+TRANSPORT_LIMIT_FACTOR = 16
+HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
+REFLECTION = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
 SERVED_SERVICES = (
     query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name,
     federated_search_service_pb2.DESCRIPTOR.services_by_name["FederatedSearchService"].full_name,
@@ -86,16 +91,8 @@ class Broker:
 
 
 def add_service(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> None:
-    """Register a servicer's unary methods with lenient request parsing (see ``lenient_deserializer``)."""
-    handlers = {
-        method.name: grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, method.name),
-            request_deserializer=lenient_deserializer(GetMessageClass(method.input_type)),
-            response_serializer=GetMessageClass(method.output_type).SerializeToString,
-        )
-        for method in service.methods
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    """Register a servicer with lenient request parsing (see ``leis.broker.chain.malformed``)."""
+    server.add_generic_rpc_handlers((service_handler(servicer, service),))
 
 
 def concurrency_budget(config: BrokerConfig, registry: Registry) -> ConcurrencyBudget:
@@ -248,11 +245,12 @@ async def start_broker(
         identity=IdentityResolver(registry.current, revocations.current),
         limiter=rate_limiter(config),
         budget=concurrency_budget(config, registry.current()),
+        max_request_bytes=config.max_request_bytes,
     )
     server = grpc.aio.server(
         interceptors=interceptors,
         options=[
-            ("grpc.max_receive_message_length", config.max_request_bytes),
+            ("grpc.max_receive_message_length", TRANSPORT_LIMIT_FACTOR * config.max_request_bytes),
             ("grpc.max_send_message_length", 32 * 1024 * 1024),
         ],
         # The admission stage enforces max_concurrent_rpcs, audited; core's cap is the last resort.
@@ -279,15 +277,9 @@ async def start_broker(
         audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"],
     )
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (
-            *SERVED_SERVICES,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
+    add_service(server, health_servicer, HEALTH)
+    reflected = (*SERVED_SERVICES, HEALTH.full_name, reflection.SERVICE_NAME)
+    add_service(server, ReflectionServicer(reflected), REFLECTION)
     # Dynamic credentials let the handshake monitor count TLS handshake failures (R-SEC-2).
     port = server.add_secure_port(
         config.listen, metrics.handshakes.server_credentials(config.pki_dir, "broker")

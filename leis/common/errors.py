@@ -88,6 +88,7 @@ CERTIFICATE_AMBIGUOUS: Final = reason_name(ErrorReason.ERROR_REASON_CERTIFICATE_
 AGENCY_CONCURRENCY_LIMITED: Final = reason_name(ErrorReason.ERROR_REASON_AGENCY_CONCURRENCY_LIMITED)
 BROKER_CONCURRENCY_LIMITED: Final = reason_name(ErrorReason.ERROR_REASON_BROKER_CONCURRENCY_LIMITED)
 REQUEST_TOO_LARGE: Final = reason_name(ErrorReason.ERROR_REASON_REQUEST_TOO_LARGE)
+DEADLINE_EXCEEDED: Final = reason_name(ErrorReason.ERROR_REASON_DEADLINE_EXCEEDED)
 
 
 class LeisError(Exception):
@@ -180,6 +181,12 @@ class FailedPrecondition(LeisError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class DeadlineExceeded(LeisError):
+    """The client's deadline leaves no time to deliver the answer."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class Unimplemented(LeisError):
     """The server does not offer this method."""
 
@@ -187,8 +194,11 @@ class Unimplemented(LeisError):
 
 
 async def abort(context: grpc.aio.ServicerContext, error: LeisError) -> None:  # type: ignore[type-arg]
-    """Abort an asyncio call with the error's status and details (raises)."""
-    await context.abort_with_status(error.to_status())  # type: ignore[attr-defined]
+    """Abort an asyncio call with the error's status and details (raises), keeping the trailing
+    metadata already set (the trace id and audit reference)."""
+    status = error.to_status()
+    trailing = (*(context.trailing_metadata() or ()), *status.trailing_metadata)
+    await context.abort(status.code, status.details, trailing)
 
 
 def status_of(error: Exception) -> grpc.StatusCode:
@@ -204,4 +214,4 @@ async def abort_for(context: grpc.aio.ServicerContext, error: Exception) -> None
     """
     if isinstance(error, LeisError):
         await abort(context, error)
-    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error", context.trailing_metadata() or ())

@@ -24,6 +24,7 @@ instruments are also pushed over OTLP/gRPC.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import re
 import ssl
@@ -50,6 +51,8 @@ OTHER: Final = "other"
 DURATION_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SOURCE_ERROR_KINDS: Final = frozenset({"error", "timeout"})
 
+_log = logging.getLogger("leis.ops.metrics")
+
 
 def _label(value: str) -> str:
     return value if _LABEL.fullmatch(value) else OTHER
@@ -69,11 +72,11 @@ class HandshakeMonitor:
       ``context.peer()`` (``ipv4:host:port``) is unique per open connection, so
       :meth:`observe_peer` counts established connections.
 
-    A handshake counts as failed when, ``grace_seconds`` after it started, no
-    connection produced a first RPC for it: failures = attempts older than the grace -
-    first RPCs older than the grace (kept monotonic). LEIS clients connect only to send
-    an RPC, so the approximation overcounts only connections that stay idle longer than
-    the grace after their handshake.
+    A handshake counts as failed (and each increase is logged, without any peer detail) when,
+    ``grace_seconds`` after it started, no connection produced a first RPC for it:
+    failures = attempts older than the grace - first RPCs older than the grace (kept
+    monotonic). LEIS clients connect only to send an RPC, so the approximation overcounts
+    only connections that stay idle longer than the grace after their handshake.
     """
 
     def __init__(self, grace_seconds: float = 10.0, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -119,8 +122,11 @@ class HandshakeMonitor:
             while self._pending_connections and self._pending_connections[0] <= horizon:
                 self._pending_connections.popleft()
                 self._settled_connections += 1
-            self._failures = max(self._failures, self._settled_attempts - self._settled_connections)
-            return self._failures
+            failures = max(self._failures, self._settled_attempts - self._settled_connections)
+            if failures > self._failures:
+                _log.warning("TLS handshakes failed: %d more, %d in all", failures - self._failures, failures)
+            self._failures = failures
+            return failures
 
     def server_credentials(self, pki_dir: Path, name: str) -> grpc.ServerCredentials:
         """The same mTLS server credentials as ``leis.pki.server_credentials``, counting handshakes."""

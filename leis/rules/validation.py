@@ -12,10 +12,11 @@ Refusals are ``leis.common.errors`` exceptions; their messages never carry query
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+
+from google.protobuf.message import Message
 
 from leis.common import normalize
 from leis.common.errors import (
@@ -25,13 +26,36 @@ from leis.common.errors import (
     MALFORMED_FIELD,
     MISSING_FIELD,
     OVERSIZE_FIELD,
+    REQUEST_TOO_LARGE,
     TOO_MANY_IDENTIFIERS,
     UNKNOWN_FIELD,
     WILDCARD_QUERY,
     FieldViolation,
     InvalidArgument,
 )
-from leis.common.messages import unknown_fields
+from leis.common.fields import (
+    ACTIVITY_DESCRIPTION_MAX,
+    ACTIVITY_NUMBER_MAX,
+    ADDRESS_TEXT,
+    CITY_MAX,
+    CODE_MAX,
+    DATE_MAX,
+    FULL_ADDRESS_MAX,
+    FULL_NAME_MAX,
+    IDENTIFIER_MAX,
+    NAME_PART_MAX,
+    PHONE_MAX,
+    PLACE,
+    POSTAL_CODE_MAX,
+    SECONDARY_UNIT,
+    SECONDARY_UNIT_MAX,
+    STATE_MAX,
+    STREET_NAME_MAX,
+    STREET_NUMBER,
+    STREET_NUMBER_MAX,
+    person_name,
+)
+from leis.common.messages import largest_field, out_of_range_fields, unknown_fields
 from leis.common.vocab import ORI_PATTERN
 from leis_api.v1 import federated_search_service_pb2, query_service_pb2, subject_pb2
 
@@ -42,11 +66,17 @@ __all__ = [
     "MALFORMED_FIELD",
     "MISSING_FIELD",
     "OVERSIZE_FIELD",
+    "REQUEST_TOO_LARGE",
     "TOO_MANY_IDENTIFIERS",
     "UNKNOWN_FIELD",
     "WILDCARD_QUERY",
+    "EndUserClaim",
     "ValidatedQuery",
+    "canonical_user_id",
+    "check_ranges",
+    "check_size",
     "normalise_ori",
+    "request_too_large",
     "validate_search",
 ]
 
@@ -64,22 +94,7 @@ _REASON_PRIORITY = (
     MALFORMED_FIELD,
 )
 
-# Length caps (characters), checked before anything else about a value.
-NAME_PART_MAX = 100
-FULL_NAME_MAX = 150
-DATE_MAX = 32
-IDENTIFIER_MAX = 32
-CODE_MAX = 16
-FULL_ADDRESS_MAX = 200
-STREET_NUMBER_MAX = 16
-STREET_NAME_MAX = 100
-SECONDARY_UNIT_MAX = 32
-CITY_MAX = 64
-STATE_MAX = 64
-POSTAL_CODE_MAX = 16
-PHONE_MAX = 32
-ACTIVITY_NUMBER_MAX = 32
-ACTIVITY_DESCRIPTION_MAX = 200
+# Length caps of the end-user fields (the subject's are in ``leis.common.fields``).
 USER_ID_MAX = 64
 ORI_MAX = 16
 CLIENT_REQUEST_ID_MAX = 64
@@ -158,12 +173,7 @@ _FULL_NAME_LIST = re.compile(f"[;|/{_LINE_BREAKS}]|,.*,")
 _NUMBER_LIST = re.compile(f"[,;|/{_LINE_BREAKS}]")
 _TEXT_LIST = re.compile(f"[;|{_LINE_BREAKS}]")
 _WILDCARDS = re.compile(r"[*%?]|\.\.")
-_NAME_PUNCTUATION = frozenset(" '\u2019-.")
-_ADDRESS_TEXT = re.compile(r"[^\W_]([\w ,.#'\u2019&()/-]*[\w.)])?")
-_PLACE = re.compile(r"[^\W\d_]([^\W\d_]|[ .'\u2019-])*")
 _DESCRIPTION = re.compile(r"[\w ,.;:'\u2019\"()&#/+-]+")
-_STREET_NUMBER = re.compile(r"[0-9A-Z]([0-9A-Z /-]*[0-9A-Z])?")
-_SECONDARY_UNIT = re.compile(r"[0-9A-Za-z#]([0-9A-Za-z #.-]*[0-9A-Za-z])?")
 _COUNTRY = re.compile(r"[A-Z]{3}")
 _US_ZIP = re.compile(r"([0-9]{5})(?:-?([0-9]{4}))?")
 _FOREIGN_POSTAL = re.compile(r"[A-Z0-9]([A-Z0-9 -]{0,10}[A-Z0-9])?")
@@ -257,6 +267,30 @@ class _Checker:
         raise InvalidArgument(reason, f"invalid search request: {fields}", violations=violations)
 
 
+def check_size(request: Message, max_bytes: int) -> None:
+    """Refuse a request of any method larger than ``max_bytes``, naming the field holding most of it."""
+    size = request.ByteSize()
+    if size > max_bytes:
+        raise request_too_large(largest_field(request), size, max_bytes)
+
+
+def request_too_large(field: str, size: int, max_bytes: int) -> InvalidArgument:
+    """The INVALID_ARGUMENT ``REQUEST_TOO_LARGE`` refusal of a ``size``-byte request, naming ``field``."""
+    return InvalidArgument(
+        REQUEST_TOO_LARGE,
+        f"the request is larger than {max_bytes} bytes",
+        violations=[FieldViolation(field, f"the request is {size} bytes; at most {max_bytes}")],
+    )
+
+
+def check_ranges(request: Message) -> None:
+    """Refuse any Timestamp or Duration outside its defined range, in a request of any method."""
+    violations = [FieldViolation(path, f"expected {what}") for path, what in out_of_range_fields(request)]
+    if violations:
+        fields = ", ".join(v.field for v in violations)
+        raise InvalidArgument(MALFORMED_FIELD, f"invalid request: {fields}", violations=violations)
+
+
 def validate_search(request: SearchLike, *, today: date | None = None) -> ValidatedQuery:
     """Validate and normalise a partner's or analyst's search request.
 
@@ -307,7 +341,7 @@ def validate_search(request: SearchLike, *, today: date | None = None) -> Valida
 
 
 def _person_name(value: str, *, allow_comma: bool) -> str | None:
-    """A name made of letters, marks, spaces, apostrophes, hyphens and periods.
+    """A person's name (``leis.common.fields.person_name``); ``value`` is already NFC.
 
     With ``allow_comma``, one comma reads as "LAST, FIRST MIDDLE" and is turned
     into display order; more commas are a list (refused by the caller).
@@ -318,13 +352,7 @@ def _person_name(value: str, *, allow_comma: bool) -> str | None:
         if not last or not rest:
             return None
         value = f"{rest} {last}"
-    has_letter = False
-    for ch in value:
-        if ch.isalpha():
-            has_letter = True
-        elif not (ch in _NAME_PUNCTUATION or unicodedata.category(ch).startswith("M")):
-            return None
-    return value if has_letter else None
+    return value if person_name(value) else None
 
 
 def _name_part(chk: _Checker, path: str, raw: str) -> str:
@@ -459,22 +487,22 @@ def _check_address(
         (
             "full_address",
             FULL_ADDRESS_MAX,
-            _pattern(_ADDRESS_TEXT),
+            _pattern(ADDRESS_TEXT),
             "one address: letters, digits, , . # ' & / -",
         ),
         (
             "street_number",
             STREET_NUMBER_MAX,
-            _pattern(_STREET_NUMBER, upper=True),
+            _pattern(STREET_NUMBER, upper=True),
             "a house or building number",
         ),
-        ("street_name", STREET_NAME_MAX, _pattern(_ADDRESS_TEXT), "a street name"),
-        ("secondary_unit", SECONDARY_UNIT_MAX, _pattern(_SECONDARY_UNIT), "an apartment, suite or unit"),
-        ("city", CITY_MAX, _pattern(_PLACE), "a city name"),
+        ("street_name", STREET_NAME_MAX, _pattern(ADDRESS_TEXT), "a street name"),
+        ("secondary_unit", SECONDARY_UNIT_MAX, _pattern(SECONDARY_UNIT), "an apartment, suite or unit"),
+        ("city", CITY_MAX, _pattern(PLACE), "a city name"),
         (
             "state",
             STATE_MAX,
-            _us_state if us else _pattern(_PLACE),
+            _us_state if us else _pattern(PLACE),
             "a two-letter US state code" if us else "a state or province name",
         ),
         (
@@ -560,20 +588,45 @@ def normalise_ori(value: str) -> str | None:
     return upper if ORI_PATTERN.fullmatch(upper) else None
 
 
+def canonical_user_id(value: str) -> str | None:
+    """The user id as recorded and compared: NFC, trimmed, inner whitespace collapsed; None when it
+    is empty, too long or not printable."""
+    if len(value) > USER_ID_MAX:
+        return None
+    canonical = normalize.collapse_whitespace(value)
+    return canonical if canonical and canonical.isprintable() else None
+
+
+@dataclass(frozen=True)
+class EndUserClaim:
+    """The end user a request asserts (R-ID-3), in the one canonical form that policy checks and
+    the audit log records, so a search by ORI or user id finds every event of that user.
+
+    A value with no canonical form is kept as sent, cut to its cap; validation refuses it.
+    """
+
+    user_id: str
+    ori: str
+
+    @classmethod
+    def of(cls, end_user: subject_pb2.EndUser) -> EndUserClaim:
+        return cls(
+            canonical_user_id(end_user.user_id) or end_user.user_id[:USER_ID_MAX],
+            normalise_ori(end_user.ori) or end_user.ori[:ORI_MAX],
+        )
+
+
 def _check_end_user(chk: _Checker, request: SearchLike) -> tuple[str, str]:
     end_user = request.end_user
     user_id = chk.screen("end_user.user_id", end_user.user_id, USER_ID_MAX, None)
     if user_id == "":
         chk.refuse(MISSING_FIELD, "end_user.user_id", "the end user's id is required")
-    elif user_id is not None and not user_id.isprintable():
+    elif user_id is not None and canonical_user_id(user_id) is None:
         chk.refuse(MALFORMED_FIELD, "end_user.user_id", "printable characters only")
-        user_id = None
     ori_value = chk.screen("end_user.ori", end_user.ori, ORI_MAX, None)
-    ori = ""
     if ori_value == "":
         chk.refuse(MISSING_FIELD, "end_user.ori", "the end user's ORI is required")
     else:
-        ori = chk.check(
-            "end_user.ori", ori_value, normalise_ori, "an ORI: 2 letters then 7 letters or digits"
-        )
-    return user_id or "", ori
+        chk.check("end_user.ori", ori_value, normalise_ori, "an ORI: 2 letters then 7 letters or digits")
+    claim = EndUserClaim.of(end_user)
+    return claim.user_id, claim.ori

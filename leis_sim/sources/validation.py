@@ -4,7 +4,9 @@ The broker validates partner queries first; a source checks again, because it is
 separate service that trusts only its contract. Every problem becomes a field
 violation; one ``InvalidArgument`` lists them all, with the reason of the most
 fundamental one (unknown field, then oversize, empty query, too many identifiers,
-conflicting fields, missing field, malformed field). Pure functions: no gRPC, no I/O.
+conflicting fields, missing field, malformed field). Field caps and formats come from
+``leis.common.fields``, the broker's own, so the broker never passes on a query a source
+refuses. Pure functions: no gRPC, no I/O.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from leis.common import normalize
+from leis.common import fields, normalize
 from leis.common.errors import (
     CONFLICTING_FIELDS,
     EMPTY_QUERY,
@@ -40,15 +42,11 @@ _PRIORITY = (
 )
 
 MAX_REQUEST_BYTES = 16 * 1024
-MAX_NAME_CHARS = 100
-MAX_TEXT_CHARS = 200
 MAX_REQUEST_ID_CHARS = 64
 MAX_RECORDS = 500
 MAX_PHOTO_IDS = 100
 EARLIEST_BIRTH_YEAR = 1880
 
-_NAME = re.compile(r"[^\W\d_]([^\W\d_]|[ .,'\u2019-])*")
-_ADDRESS_TEXT = re.compile(r"[^\W_]([\w ,.#'\u2019&()/-]*[\w.)])?")
 _STATE = re.compile(r"[A-Z]{2}")
 _COUNTRY = re.compile(r"[A-Z]{3}")
 _US_ZIP = re.compile(r"[0-9]{5}(-?[0-9]{4})?")
@@ -87,13 +85,13 @@ class _Violations:
 
 def _check_name(found: _Violations, name: subject_pb2.NameCriteria) -> None:
     base = "subject.name"
-    full = found.text(f"{base}.full_name", name.full_name, MAX_NAME_CHARS)
+    full = found.text(f"{base}.full_name", name.full_name, fields.FULL_NAME_MAX)
     parts = {
-        part: found.text(f"{base}.{part}", getattr(name, part), MAX_NAME_CHARS)
+        part: found.text(f"{base}.{part}", getattr(name, part), fields.NAME_PART_MAX)
         for part in ("first_name", "middle_name", "last_name")
     }
     for field, value in (("full_name", full), *parts.items()):
-        if value and not _NAME.fullmatch(value):
+        if value and not fields.person_name(value, comma=True):
             found.add(
                 MALFORMED_FIELD, f"{base}.{field}", "letters, spaces, apostrophes, hyphens and periods only"
             )
@@ -101,7 +99,7 @@ def _check_name(found: _Violations, name: subject_pb2.NameCriteria) -> None:
         found.add(CONFLICTING_FIELDS, f"{base}.full_name", "give full_name or the name parts, not both")
     elif not name.full_name.strip() and not name.last_name.strip():
         found.add(MISSING_FIELD, f"{base}.last_name", "full_name or last_name is required")
-    dob = found.text(f"{base}.date_of_birth", name.date_of_birth, 10)
+    dob = found.text(f"{base}.date_of_birth", name.date_of_birth, fields.DATE_MAX)
     if dob:
         parsed = normalize.iso_date(dob)
         latest = datetime.now(UTC).date() + timedelta(days=1)
@@ -126,7 +124,7 @@ def _check_identifier(found: _Violations, identifier: subject_pb2.IdentifierCrit
         if not raw.strip():
             continue
         given.append(field)
-        value = found.text(f"{base}.{field}", raw, 32)
+        value = found.text(f"{base}.{field}", raw, fields.IDENTIFIER_MAX)
         if value and parse(value) is None:
             found.add(MALFORMED_FIELD, f"{base}.{field}", f"expected {expected}")
     if len(given) > 1:
@@ -139,7 +137,7 @@ def _check_identifier(found: _Violations, identifier: subject_pb2.IdentifierCrit
         ("driver_license_state", "driver_license_number", _STATE, "a two-letter state code"),
     )
     for field, owner, pattern, expected in qualifiers:
-        value = found.text(f"{base}.{field}", getattr(identifier, field), 8).upper()
+        value = found.text(f"{base}.{field}", getattr(identifier, field), fields.CODE_MAX).upper()
         if not value:
             continue
         if not pattern.fullmatch(value):
@@ -158,28 +156,35 @@ def phone_is_valid(value: str) -> bool:
     return _US_PHONE.fullmatch(digits) is not None
 
 
+_ADDRESS_CAPS = {
+    "full_address": fields.FULL_ADDRESS_MAX,
+    "street_number": fields.STREET_NUMBER_MAX,
+    "street_name": fields.STREET_NAME_MAX,
+    "secondary_unit": fields.SECONDARY_UNIT_MAX,
+    "city": fields.CITY_MAX,
+    "state": fields.STATE_MAX,
+    "country": fields.CODE_MAX,
+    "postal_code": fields.POSTAL_CODE_MAX,
+    "phone_number": fields.PHONE_MAX,
+}
+_ADDRESS_FORMATS = {
+    "full_address": fields.ADDRESS_TEXT,
+    "street_number": fields.STREET_NUMBER,
+    "street_name": fields.ADDRESS_TEXT,
+    "secondary_unit": fields.SECONDARY_UNIT,
+    "city": fields.PLACE,
+}
+
+
 def _check_address(found: _Violations, address: subject_pb2.AddressCriteria) -> None:
     base = "subject.address"
     values = {
-        field: found.text(
-            f"{base}.{field}",
-            getattr(address, field),
-            MAX_TEXT_CHARS if field == "full_address" else MAX_NAME_CHARS,
-        )
-        for field in (
-            "full_address",
-            "street_number",
-            "street_name",
-            "secondary_unit",
-            "city",
-            "state",
-            "country",
-            "postal_code",
-            "phone_number",
-        )
+        field: found.text(f"{base}.{field}", getattr(address, field), cap)
+        for field, cap in _ADDRESS_CAPS.items()
     }
-    for field in ("full_address", "street_number", "street_name", "secondary_unit", "city"):
-        if values[field] and not _ADDRESS_TEXT.fullmatch(values[field]):
+    for field, pattern in _ADDRESS_FORMATS.items():
+        value = values[field].upper() if field == "street_number" else values[field]
+        if value and not pattern.fullmatch(value):
             found.add(MALFORMED_FIELD, f"{base}.{field}", "letters, digits and address punctuation only")
     parts = ("street_number", "street_name", "secondary_unit", "city", "state", "postal_code")
     if values["full_address"] and any(values[p] for p in parts):
@@ -208,8 +213,8 @@ def _check_address(found: _Violations, address: subject_pb2.AddressCriteria) -> 
 
 def _check_incident(found: _Violations, incident: subject_pb2.IncidentCriteria) -> None:
     base = "subject.incident"
-    number = found.text(f"{base}.activity_number", incident.activity_number, 32)
-    found.text(f"{base}.activity_description", incident.activity_description, MAX_TEXT_CHARS)
+    number = found.text(f"{base}.activity_number", incident.activity_number, fields.ACTIVITY_NUMBER_MAX)
+    found.text(f"{base}.activity_description", incident.activity_description, fields.ACTIVITY_DESCRIPTION_MAX)
     if not incident.activity_number.strip():
         found.add(MISSING_FIELD, f"{base}.activity_number", "activity_number is required in this category")
     elif number and not _ACTIVITY.fullmatch(number.upper()):

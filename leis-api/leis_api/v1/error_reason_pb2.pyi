@@ -170,6 +170,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """[RESOURCE_EXHAUSTED] The broker has as many calls in flight as it serves at once."""
     ERROR_REASON_REQUEST_TOO_LARGE: _ErrorReason.ValueType  # 59
     """[INVALID_ARGUMENT] The request is larger than the policy limit (the field is named)."""
+    ERROR_REASON_DEADLINE_EXCEEDED: _ErrorReason.ValueType  # 60
+    """[DEADLINE_EXCEEDED] The caller's deadline passed before the sources could answer."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a LEIS call was refused or failed: the vocabulary of the
@@ -334,4 +336,6 @@ ERROR_REASON_BROKER_CONCURRENCY_LIMITED: ErrorReason.ValueType  # 58
 """[RESOURCE_EXHAUSTED] The broker has as many calls in flight as it serves at once."""
 ERROR_REASON_REQUEST_TOO_LARGE: ErrorReason.ValueType  # 59
 """[INVALID_ARGUMENT] The request is larger than the policy limit (the field is named)."""
+ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason.ValueType  # 60
+"""[DEADLINE_EXCEEDED] The caller's deadline passed before the sources could answer."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -15,7 +15,8 @@ admission → policy.
 
 Audit sits outside identity, admission and policy so that it sees every message, including
 the ones they refuse. Ahead of the chain, ``PeerObserver`` only counts connections for the TLS
-handshake metrics. Health and reflection bypass the chain. Each stage hands the next what
+handshake metrics. Health and reflection bypass the chain (they refuse malformed
+requests themselves, see :mod:`~leis.broker.chain.malformed`). Each stage hands the next what
 it established through :mod:`leis.broker.context`; every interceptor is built once here
 and keeps no per-call state of its own.
 """
@@ -31,14 +32,14 @@ from leis.audit import AuditLog
 from leis.broker.chain.admission import AdmissionInterceptor
 from leis.broker.chain.audit import AuditInterceptor
 from leis.broker.chain.identity import IdentityInterceptor
-from leis.broker.chain.malformed import MalformedRequest, lenient_deserializer
+from leis.broker.chain.malformed import MalformedRequest, service_handler
 from leis.broker.chain.policy import PolicyInterceptor
 from leis.broker.chain.tracing import TracingInterceptor
 from leis.broker.identity import IdentityResolver
 from leis.ops.metrics import Metrics, PeerObserver
 from leis.rules.ratelimit import ConcurrencyBudget, RateLimiter
 
-__all__ = ["MalformedRequest", "build_chain", "lenient_deserializer"]
+__all__ = ["MalformedRequest", "build_chain", "service_handler"]
 
 
 def build_chain(
@@ -49,13 +50,14 @@ def build_chain(
     identity: IdentityResolver,
     limiter: RateLimiter,
     budget: ConcurrencyBudget,
+    max_request_bytes: int,
 ) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
     """The server interceptors, outermost first."""
     return [
         PeerObserver(metrics.handshakes),
         TracingInterceptor(tracer, metrics),
-        AuditInterceptor(audit_log, metrics, identity.identify),
+        AuditInterceptor(audit_log, metrics, identity.identify, max_request_bytes),
         IdentityInterceptor(identity),
         AdmissionInterceptor(limiter, budget),
-        PolicyInterceptor(limiter),
+        PolicyInterceptor(limiter, max_request_bytes),
     ]

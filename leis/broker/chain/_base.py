@@ -1,4 +1,5 @@
-"""What every interceptor of the chain shares: the continuation type, and which methods bypass it.
+"""What every interceptor of the chain shares: the continuation type, which methods bypass it,
+the trailing metadata it adds to every answer and how a call the client ended is named.
 
 Health and reflection are served beside the LEIS services but outside the chain
 (R-OBS-4): they carry no query, and a probe must not fill the audit log.
@@ -11,6 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+
+# Trailing metadata of every answer, refusals included: where to look in traces and audit.
+TRACE_ID_KEY = "leis-trace-id"
+AUDIT_REFERENCE_KEY = "leis-audit-reference"
+
+# A call cancelled this close to its deadline was cancelled by the deadline timer.
+_CLOCK_SLACK_SECONDS = 0.01
 
 UNINTERCEPTED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -27,3 +35,16 @@ async def passthrough(method: Continuation, request: Any, context: Any) -> Any:
     async generator, which grpc-interceptor iterates itself."""
     result = method(request, context)
     return await result if inspect.isawaitable(result) else result
+
+
+def add_trailing_metadata(context: Any, *pairs: tuple[str, str]) -> None:
+    """Add ``pairs`` to the call's trailing metadata, keeping what is already set."""
+    context.set_trailing_metadata((*(context.trailing_metadata() or ()), *pairs))
+
+
+def ended_by_client(context: Any) -> grpc.StatusCode:
+    """The status a client sees for a call cancelled under the server: its deadline passed
+    (DEADLINE_EXCEEDED) or it cancelled the call (CANCELLED)."""
+    remaining = context.time_remaining()
+    expired = remaining is not None and remaining <= _CLOCK_SLACK_SECONDS
+    return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED

@@ -11,24 +11,35 @@ decision and refuses service only when it cannot record (fail closed).
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToDict, SerializeToJsonError
 from google.protobuf.message import Message
 from grpc_interceptor.server import AsyncServerInterceptor
 
 from leis.audit import AuditLog, AuditRecord, StoredEvent
-from leis.broker.chain._base import Continuation, bypasses_chain, passthrough
+from leis.broker.chain._base import (
+    AUDIT_REFERENCE_KEY,
+    Continuation,
+    add_trailing_metadata,
+    bypasses_chain,
+    ended_by_client,
+    passthrough,
+)
 from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import (
     AUDIT_REFERENCE,
     AUTHORIZED,
     CALL,
     CALLER,
+    DELIVERY_MARGIN_SECONDS,
     DISCLOSURE,
     NOTHING_DISCLOSED,
     PRINCIPAL,
@@ -36,8 +47,9 @@ from leis.broker.context import (
 )
 from leis.broker.identity import Caller
 from leis.broker.recording import append_or_refuse
-from leis.common.errors import LeisError
+from leis.common.errors import DEADLINE_EXCEEDED, DeadlineExceeded, LeisError
 from leis.ops.metrics import Metrics
+from leis.rules.validation import EndUserClaim
 from leis_api.v1 import subject_pb2
 
 Identify = Callable[["grpc.aio.ServicerContext[Any, Any]"], Caller]
@@ -45,7 +57,7 @@ Identify = Callable[["grpc.aio.ServicerContext[Any, Any]"], Caller]
 
 @dataclass(frozen=True)
 class _Claimed:
-    """The end user and purpose the caller asserts, as recorded before any check."""
+    """The end user and purpose the caller asserts, in canonical form, before any check."""
 
     user_id: str
     ori: str
@@ -63,21 +75,34 @@ class _Ended:
 
     @classmethod
     def refused(cls, err: LeisError) -> _Ended:
-        outcome = "REFUSED" if err.code != grpc.StatusCode.UNAVAILABLE else "FAILED"
-        return cls(err.code, err.reason, outcome, {"error": err.message})
+        failed = err.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        return cls(err.code, err.reason, "FAILED" if failed else "REFUSED", {"error": err.message})
 
     @classmethod
-    def failed(cls, code: grpc.StatusCode, exc: Exception) -> _Ended:
+    def failed(cls, code: grpc.StatusCode, exc: BaseException) -> _Ended:
         return cls(code, type(exc).__name__, "FAILED", {})
+
+    @classmethod
+    def by_client(cls, code: grpc.StatusCode) -> _Ended:
+        return cls(code, code.name, "FAILED", {"error": "the client's deadline passed or it cancelled"})
 
 
 class AuditInterceptor(AsyncServerInterceptor):
-    """Fail-closed recording of every message (R-AUD-1, R-AUD-2)."""
+    """Fail-closed recording of every message (R-AUD-1, R-AUD-2).
 
-    def __init__(self, audit_log: AuditLog, metrics: Metrics, identify: Identify) -> None:
+    Every ``QUERY_RECEIVED`` gets exactly one closing event, matching what the client sees:
+    a call its client cancelled, or whose deadline passed, is recorded CANCELLED or
+    DEADLINE_EXCEEDED; a response that could not reach the client before its deadline is not
+    sent, and recorded DEADLINE_EXCEEDED (issue 13).
+    """
+
+    def __init__(
+        self, audit_log: AuditLog, metrics: Metrics, identify: Identify, max_request_bytes: int
+    ) -> None:
         self._log = audit_log
         self._metrics = metrics
         self._identify = identify
+        self._max_request_bytes = max_request_bytes
 
     async def intercept(
         self,
@@ -92,35 +117,69 @@ class AuditInterceptor(AsyncServerInterceptor):
         caller = self._identify(context)
         CALLER.establish(caller)
         claimed = _claimed(request)
-        received = await self._append(
-            AuditRecord(
-                event_type="QUERY_RECEIVED",
-                direction="INBOUND",
-                method=method_name,
-                agency_id=caller.agency_id,
-                cert_fingerprint=caller.fingerprint,
-                user_id=claimed.user_id,
-                ori=claimed.ori,
-                purpose=claimed.purpose,
-                outcome="OK",
-                trace_id=call.trace_id,
-                content={"request": _content(request) if isinstance(request, Message) else {}},
-            )
+        opening = AuditRecord(
+            event_type="QUERY_RECEIVED",
+            direction="INBOUND",
+            method=method_name,
+            agency_id=caller.agency_id,
+            cert_fingerprint=caller.fingerprint,
+            user_id=claimed.user_id,
+            ori=claimed.ori,
+            purpose=claimed.purpose,
+            outcome="OK",
+            trace_id=call.trace_id,
+            content=_content(request, self._max_request_bytes),
         )
+        received = await self._record_opening(opening, context, call, caller, claimed)
         AUDIT_REFERENCE.establish(received.event_id)
+        add_trailing_metadata(context, (AUDIT_REFERENCE_KEY, received.event_id))
+
+        async def close(ended: _Ended | None) -> None:
+            await self._durable(_closing(call, caller, claimed, received, ended))
+
         try:
             response = await method(request, context)
+            remaining = call.remaining()
+            if remaining is not None and remaining < DELIVERY_MARGIN_SECONDS:
+                raise DeadlineExceeded(
+                    DEADLINE_EXCEEDED, "the deadline passed before the response could be delivered"
+                )
         except LeisError as err:
-            await self._append(_closing(call, caller, claimed, received, _Ended.refused(err)))
+            await close(_Ended.refused(err))
+            raise
+        except asyncio.CancelledError:
+            await close(_Ended.by_client(ended_by_client(context)))
             raise
         except Exception as exc:
             # A handler that aborted by itself, or failed: still record how the call ended.
             code = context.code() if isinstance(exc, grpc.aio.AbortError) else grpc.StatusCode.INTERNAL
             ended = code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
-            await self._append(_closing(call, caller, claimed, received, _Ended.failed(ended, exc)))
+            await close(_Ended.failed(ended, exc))
             raise
-        await self._append(_closing(call, caller, claimed, received, None))
+        await close(None)
         return response
+
+    async def _record_opening(
+        self,
+        opening: AuditRecord,
+        context: grpc.aio.ServicerContext[Any, Any],
+        call: Call,
+        caller: Caller,
+        claimed: _Claimed,
+    ) -> StoredEvent:
+        """``QUERY_RECEIVED``, durable; if the client goes away meanwhile, also its closing event."""
+        writing = asyncio.ensure_future(self._append(opening))
+        try:
+            return await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            received = await writing
+            ended = _Ended.by_client(ended_by_client(context))
+            await self._durable(_closing(call, caller, claimed, received, ended))
+            raise
+
+    async def _durable(self, record: AuditRecord) -> None:
+        """Append a closing event, to the end even if the client goes away meanwhile."""
+        await asyncio.shield(self._append(record))
 
     async def _append(self, record: AuditRecord) -> StoredEvent:
         started = time.monotonic()
@@ -132,13 +191,16 @@ class AuditInterceptor(AsyncServerInterceptor):
 def _closing(
     call: Call, caller: Caller, claimed: _Claimed, received: StoredEvent, ended: _Ended | None
 ) -> AuditRecord:
-    """``RESPONSE_SENT`` (``ended`` is None) or ``REFUSED``, from what the inner stages established."""
+    """``RESPONSE_SENT`` (``ended`` is None) or ``REFUSED``, from what the inner stages established.
+
+    A refusal records every identity field known when it happened: the agency of the caller's
+    certificate even when identity refused it (a suspended agreement), the claimed end user.
+    """
     principal = PRINCIPAL.established()
     authorized = AUTHORIZED.established()
     common: dict[str, Any] = {
         "method": call.method,
-        # An unresolved caller (identity refused) is recorded without an agency.
-        "agency_id": principal.agency_id if principal is not None else "",
+        "agency_id": principal.agency_id if principal is not None else caller.agency_id,
         "cert_fingerprint": caller.fingerprint,
         "user_id": claimed.user_id,
         "ori": claimed.ori,
@@ -181,8 +243,30 @@ def _claimed(request: Any) -> _Claimed:
     purpose = getattr(request, "purpose", 0)
     known = subject_pb2.Purpose.DESCRIPTOR.values_by_number.get(purpose)
     purpose_name = known.name if known is not None else str(purpose)
-    return _Claimed(end_user.user_id[:64], end_user.ori[:16], purpose_name.removeprefix("PURPOSE_"))
+    claim = EndUserClaim.of(end_user)
+    return _Claimed(claim.user_id, claim.ori, purpose_name.removeprefix("PURPOSE_"))
 
 
-def _content(message: Message) -> dict[str, Any]:
-    return MessageToDict(message, preserving_proto_field_name=True)
+def _content(request: Any, max_bytes: int) -> dict[str, Any]:
+    """The request as the ``QUERY_RECEIVED`` content records it; rendering never fails the call.
+
+    A request that does not parse, or cannot be rendered as JSON (a Timestamp out of range),
+    is recorded as the bytes received; one larger than the policy limit by its size and
+    SHA-256 digest. Policy refuses all three.
+    """
+    if isinstance(request, MalformedRequest):
+        if len(request.data) > max_bytes:
+            return _digest(request.data)
+        return {"request_bytes": base64.b64encode(request.data).decode(), "parsed": False}
+    if isinstance(request, Message) and request.ByteSize() > max_bytes:
+        return _digest(request.SerializeToString())
+    if not isinstance(request, Message):
+        return {"request": {}}
+    try:
+        return {"request": MessageToDict(request, preserving_proto_field_name=True)}
+    except (SerializeToJsonError, ValueError, TypeError):
+        return {"request_bytes": base64.b64encode(request.SerializeToString()).decode(), "parsed": True}
+
+
+def _digest(data: bytes) -> dict[str, Any]:
+    return {"request_size": len(data), "request_sha256": hashlib.sha256(data).hexdigest()}

@@ -1,6 +1,8 @@
 """The policy stage: what a principal may ask, for what purpose, how often (R-Q-1..4, R-ID-3, R-SEC-3).
 
-A request that did not parse is refused here, for every method. A search is
+A request that did not parse, is larger than the policy limit (the transport admits
+more, so that the refusal is audited and names the field), or holds a Timestamp or
+Duration outside its range, is refused here, for every method of the chain. A search is
 validated, its end user's ORI and its purpose checked against the principal's
 agreement, and the end user's rate limit applied (the agency's is admission's); the
 :class:`~leis.broker.context.Authorized` query and purpose are established for the handler.
@@ -14,13 +16,12 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from leis.broker.chain._base import Continuation, passthrough
+from leis.broker.chain._base import Continuation, bypasses_chain, passthrough
 from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
-from leis.common.errors import MALFORMED_REQUEST, FieldViolation, InvalidArgument
 from leis.rules.purpose import check_ori, check_purpose
 from leis.rules.ratelimit import RateLimiter
-from leis.rules.validation import validate_search
+from leis.rules.validation import check_ranges, check_size, request_too_large, validate_search
 
 SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
 
@@ -28,8 +29,9 @@ SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedS
 class PolicyInterceptor(AsyncServerInterceptor):
     """Validation, purpose and the per-user rate limit for search calls."""
 
-    def __init__(self, limiter: RateLimiter) -> None:
+    def __init__(self, limiter: RateLimiter, max_request_bytes: int) -> None:
         self._limiter = limiter
+        self._max_request_bytes = max_request_bytes
 
     async def intercept(
         self,
@@ -38,12 +40,14 @@ class PolicyInterceptor(AsyncServerInterceptor):
         context: grpc.aio.ServicerContext[Any, Any],
         method_name: str,
     ) -> Any:
+        if bypasses_chain(method_name):
+            return await passthrough(method, request, context)
         if isinstance(request, MalformedRequest):
-            raise InvalidArgument(
-                MALFORMED_REQUEST,
-                f"the request is not a valid {request.message_type} message",
-                violations=[FieldViolation("request", "the bytes do not parse as the request message")],
-            )
+            if len(request.data) > self._max_request_bytes:
+                raise request_too_large("request", len(request.data), self._max_request_bytes)
+            raise request.refusal()
+        check_size(request, self._max_request_bytes)
+        check_ranges(request)
         if method_name not in SEARCH_METHODS:
             return await passthrough(method, request, context)
         agreement = PRINCIPAL.get().agreement

@@ -1,7 +1,8 @@
 """The tracing stage (outermost): one SERVER span and the request metrics of each call.
 
-It opens the :class:`~leis.broker.context.Call` (method, trace id) every later stage
-reads, and, once the call is over, labels the span with what the inner stages
+It opens the :class:`~leis.broker.context.Call` (method, trace id, the client's deadline)
+every later stage reads, puts the trace id in the trailing metadata of every answer
+(``leis-trace-id``), and, once the call is over, labels the span with what the inner stages
 established: agency, purpose, query categories, count disclosed, refusal reason.
 Only identifiers and counts, never a query value (R-OBS-1, R-OBS-2).
 
@@ -11,6 +12,7 @@ from an exception to a status; this stage only observes it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -20,7 +22,14 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from leis.broker.chain._base import Continuation, bypasses_chain, passthrough
+from leis.broker.chain._base import (
+    TRACE_ID_KEY,
+    Continuation,
+    add_trailing_metadata,
+    bypasses_chain,
+    ended_by_client,
+    passthrough,
+)
 from leis.broker.context import AUTHORIZED, CALL, DISCLOSURE, PRINCIPAL, Call
 from leis.common.errors import LeisError, abort_for, status_of
 from leis.common.redact import (
@@ -66,12 +75,19 @@ class TracingInterceptor(AsyncServerInterceptor):
                 record_exception=False,
                 set_status_on_exception=False,
             ) as span:
-                CALL.establish(Call(method_name, format(span.get_span_context().trace_id, "032x")))
+                trace_id = format(span.get_span_context().trace_id, "032x")
+                remaining = context.time_remaining()
+                deadline = None if remaining is None else started + remaining
+                CALL.establish(Call(method_name, trace_id, deadline))
+                add_trailing_metadata(context, (TRACE_ID_KEY, trace_id))
                 span.set_attribute(RPC_SYSTEM, "grpc")
                 span.set_attribute(RPC_METHOD, method_name)
                 try:
                     response = await method(request, context)
                 except grpc.aio.AbortError:
+                    raise
+                except asyncio.CancelledError:
+                    status = ended_by_client(context).name
                     raise
                 except Exception as exc:
                     status = status_of(exc).name
