@@ -220,13 +220,18 @@ ASYLUM_QUERIES = {
         name=subject_pb2.NameCriteria(first_name="Nasra", last_name="Qorane", date_of_birth="1990-04-12")
     ),
     "ssn": subject_pb2.SubjectQuery(identifier=subject_pb2.IdentifierCriteria(ssn=ASYLUM_SSN)),
+    # Found on the clean TECS record only: the protected EID record is not among the answers,
+    # so the broker must look for the person's other records before releasing (R-REL-3).
+    "incident": subject_pb2.SubjectQuery(
+        incident=subject_pb2.IncidentCriteria(activity_number="ACT-2020-9000999")
+    ),
 }
 NO_HIT = subject_pb2.SubjectQuery(
     name=subject_pb2.NameCriteria(first_name="Nobody", last_name="Zzyxwvut", date_of_birth="1990-04-12")
 )
 
 
-@pytest.mark.parametrize("how", ["name", "ssn"])
+@pytest.mark.parametrize("how", ["name", "ssn", "incident"])
 def test_asylum_seekers_clean_tecs_record_is_withheld_from_nlets(protected_mesh: Mesh, how: str) -> None:
     response = search(protected_mesh, "nlets", ASYLUM_QUERIES[how])
     assert list(response.persons) == []
@@ -241,6 +246,13 @@ def test_asylum_seekers_records_still_reach_ndex(protected_mesh: Mesh, how: str)
         ASYLUM_EID.record_id,
         ASYLUM_TECS.record_id,
     }
+
+
+def test_the_tecs_record_found_alone_still_reaches_ndex(protected_mesh: Mesh) -> None:
+    response = search(protected_mesh, "ndex", ASYLUM_QUERIES["incident"])
+    assert [[ref.record_id for ref in person.sources] for person in response.persons] == [
+        [ASYLUM_TECS.record_id]
+    ]
 
 
 def test_a_clean_person_is_still_released_to_nlets(protected_mesh: Mesh) -> None:

@@ -8,7 +8,8 @@ the subjects being released.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import grpc
@@ -26,7 +27,9 @@ from leis.broker.context import (
 from leis.broker.hub import PHOTO_SOURCE, SOURCE_SYSTEMS, SourceHub, SourceOutcome
 from leis.common.errors import DEADLINE_EXCEEDED, SOURCES_UNAVAILABLE, DeadlineExceeded, Unavailable
 from leis.rules.merge import merge_and_rank, source_statuses
-from leis.rules.release import release_notice, release_records
+from leis.rules.protection import probe_queries
+from leis.rules.release import ONE_WAY, release_notice, release_records, withhold_reason
+from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import query_service_pb2_grpc as query_grpc
 from leis_api.v1 import records_pb2, subject_pb2
@@ -74,10 +77,10 @@ class QueryService(query_grpc.QueryServiceServicer):
             raise Unavailable(SOURCES_UNAVAILABLE, "no source system answered; try again later")
         retrieved = self._now()
         profile = PRINCIPAL.get().agreement.release_profile
+        answered = [(a.system, a.records) for a in answers if a.outcome is SourceOutcome.ANSWERED]
+        around, checked = await self._same_persons(answered, profile, query.subject, reference)
         released = release_records(
-            [(a.system, a.records) for a in answers if a.outcome is SourceOutcome.ANSWERED],
-            profile,
-            query=query.subject,
+            answered, profile, query=query.subject, context=around, persons_checked=checked
         ).released
         merged = merge_and_rank(released, self._config.max_results, retrieved)
         subject_ids = [sid for person in merged.persons for sid in person.subject_ids]
@@ -101,6 +104,34 @@ class QueryService(query_grpc.QueryServiceServicer):
         )
         DISCLOSURE.establish(_disclosure(response))
         return response
+
+    async def _same_persons(
+        self,
+        answered: Sequence[tuple[int, Sequence[source_pb.SourceRecord]]],
+        profile: str,
+        asked: subject_pb2.SubjectQuery,
+        reference: str,
+    ) -> tuple[list[tuple[int, Sequence[source_pb.SourceRecord]]], bool]:
+        """For a one-way partner, the other records of the persons it could receive (R-REL-3).
+
+        Returns those records (context for the release rules, never released) and whether
+        every person could be checked: a probe that fails or too many persons fail closed.
+        """
+        if profile != ONE_WAY:
+            return [], True
+        candidates = [
+            record
+            for system, records in answered
+            for record in records
+            if withhold_reason(record, system, profile) is None
+        ]
+        probes, complete = probe_queries(candidates, asked)
+        found = await asyncio.gather(*(self._hub.search(probe, reference) for probe in probes))
+        around: list[tuple[int, Sequence[source_pb.SourceRecord]]] = [
+            (a.system, a.records) for answers in found for a in answers
+        ]
+        checked = complete and all(a.outcome is SourceOutcome.ANSWERED for answers in found for a in answers)
+        return around, checked
 
     async def GetCapabilities(
         self,

@@ -71,6 +71,7 @@ TECS_RECORD_NOT_CLOSED = "TECS_RECORD_NOT_CLOSED"
 EID_ROLE_NOT_RELEASABLE = "EID_ROLE_NOT_RELEASABLE"
 PROTECTED_CLASS_ONE_WAY = "PROTECTED_CLASS_ONE_WAY"
 PROTECTED_PERSON_ONE_WAY = "PROTECTED_PERSON_ONE_WAY"
+PERSON_NOT_CHECKED_ONE_WAY = "PERSON_NOT_CHECKED_ONE_WAY"
 WITHHOLD_REASONS = (
     UNKNOWN_SOURCE,
     UNKNOWN_PROFILE,
@@ -430,13 +431,17 @@ class ReleaseBatch:
     withheld: Mapping[str, int]
 
 
-def _protected_persons(answers: list[tuple[int, source_pb.SourceRecord]]) -> set[int]:
-    """Indices of the records whose person (the merge rule) has any record with a protected class."""
-    keys = [persons.same_person_keys(release_view(record, source)) for source, record in answers]
+def _protected_persons(
+    answers: list[tuple[int, source_pb.SourceRecord]], context: list[tuple[int, source_pb.SourceRecord]]
+) -> set[int]:
+    """Indices (into ``answers``) of the records whose person (the merge rule) has any record —
+    among ``answers`` or the ``context`` records of the same people — with a protected class."""
+    both = answers + context
+    keys = [persons.same_person_keys(release_view(record, source)) for source, record in both]
     protected: set[int] = set()
     for group in persons.group_indices(keys):
-        if any(len(answers[i][1].protected_classes) > 0 for i in group):
-            protected.update(group)
+        if any(len(both[i][1].protected_classes) > 0 for i in group):
+            protected.update(i for i in group if i < len(answers))
     return protected
 
 
@@ -445,20 +450,30 @@ def release_records(
     profile: str,
     *,
     query: subject_pb2.SubjectQuery | None = None,
+    context: Iterable[tuple[int, Iterable[source_pb.SourceRecord]]] = (),
+    persons_checked: bool = True,
 ) -> ReleaseBatch:
     """Release rules over every source's answer to one call: ``(source, records)`` pairs.
 
     ``withhold_reason`` decides each record; then, for a one-way profile, a
     record whose person has a protected class on any record returned by any
-    source is withheld too (R-REL-3: protection belongs to the person;
-    restrictions stay per record). Released records are views (``release_view``).
+    source — or on any ``context`` record of the same person (the protection probe,
+    ``leis.rules.protection``) — is withheld too (R-REL-3: protection belongs to the
+    person; restrictions stay per record). When the persons could not be checked
+    (``persons_checked`` false: a probe failed or there were too many), a one-way
+    profile receives none of them (fail closed). Context records are never released.
+    Released records are views (``release_view``).
     """
     flat = [(source, record) for source, records in answers for record in records]
-    protected = _protected_persons(flat) if profile == ONE_WAY else set()
+    around = [(source, record) for source, records in context for record in records]
+    one_way = profile == ONE_WAY
+    protected = _protected_persons(flat, around) if one_way else set()
     released: list[ReleasedRecord] = []
     withheld: Counter[str] = Counter()
     for index, (source, record) in enumerate(flat):
         reason = withhold_reason(record, source, profile)
+        if reason is None and one_way and not persons_checked:
+            reason = PERSON_NOT_CHECKED_ONE_WAY
         if reason is None and index in protected:
             reason = PROTECTED_PERSON_ONE_WAY
         if reason is None:
