@@ -73,6 +73,7 @@ async def _open(
         witness_file=_witness_path(args, settings, url),
         # verify names a bad head as tampering instead of refusing to open (R-AUD-4).
         verify_keys=writable,
+        sqlite_bounds=settings.sqlite_bounds,
     )
 
 
@@ -158,7 +159,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if args.public_key:
             # An outside auditor: the public key only; the key file is never opened.
             public = load_public_keys(Path(args.public_key))
-            store = await asyncio.to_thread(open_store, url, create=False)
+            store = await asyncio.to_thread(
+                lambda: open_store(url, create=False, sqlite_bounds=settings.sqlite_bounds)
+            )
             try:
                 report = await asyncio.to_thread(run, store, public)
             finally:
