@@ -41,7 +41,7 @@ DEFAULT_STREAM_PAGE = 500
 RECENT_PARENTS = 4096
 
 
-class ExportTooLarge(Exception):
+class ExportTooLarge(ValueError):
     """A single-document export would hold more events than allowed."""
 
 

@@ -436,21 +436,16 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
                 page_size=size,
             )
             total = 0
-            try:
-                while True:
-                    item = await self._log.run(next, chunks, None)
-                    if item is None:
-                        break
-                    data, events = item
-                    total += events
-                    last = data.startswith(b'{"trailer"')
-                    await context.write(
-                        pb.StreamAgencyEventsResponse(
-                            data=data, page_event_count=events, event_count=total if last else 0
-                        )
+            # Pages are read off the event loop; a cancelled call simply drops the generator.
+            while (item := await self._log.run(next, chunks, None)) is not None:
+                data, events = item
+                total += events
+                last = data.startswith(b'{"trailer"')
+                await context.write(
+                    pb.StreamAgencyEventsResponse(
+                        data=data, page_event_count=events, event_count=total if last else 0
                     )
-            finally:
-                chunks.close()
+                )
 
         await self._serve(context, handle)
 
