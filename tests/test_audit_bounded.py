@@ -10,6 +10,7 @@ caught, one before it is out of scope for the resumed run (a full run finds it).
 from __future__ import annotations
 
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 from test_audit_kit import open_log, record
 
 from leis.audit import AuditKeys, AuditLog
@@ -39,6 +41,7 @@ from leis.audit.config import load_audit_settings
 from leis.audit.errors import AuditConfigError
 from leis.audit.export import verify_export_lines
 from leis.audit.log import now_us
+from leis.audit.review import WEEK_US, build_report
 from leis.audit.service import AuditServicer
 from leis.audit.sqlite import SqliteAuditStore, SqliteBounds
 from leis.audit.store import AuditStore, Batch, Head
@@ -394,3 +397,45 @@ def test_sqlite_cache_bounds_come_from_audit_toml(tmp_path: Path) -> None:
         (tmp_path / "audit.toml").write_text(f"[audit]\n{bad}\n")
         with pytest.raises(AuditConfigError, match="must be between"):
             load_audit_settings(home)
+
+
+async def test_review_report_pages_through_agencies(served: Served) -> None:
+    agencies = ["a-1", "b-2", "c-3", "d-4", "e-5"]
+    for i in range(25):
+        await served.log.append(
+            record(i, agency_id=agencies[i % 5], event_type="REFUSED" if i % 2 else "RESPONSE_SENT")
+        )
+    full = await served.log.run(lambda: build_report(served.log.store, now_us() - WEEK_US, now_us() + 1))
+    start = timestamp_pb2.Timestamp()
+    start.FromMicroseconds(now_us() - WEEK_US)
+    async with served.channel() as channel:
+        stub = audit_service_pb2_grpc.AuditServiceStub(channel)
+        seen: dict[str, Any] = {}
+        token, pages = "", 0
+        while True:
+            page = await stub.GetReviewReport(
+                pb.GetReviewReportRequest(start_time=start, page_size=2, page_token=token)
+            )
+            report = json.loads(page.report_json)
+            assert len(report["agencies"]) <= 2
+            assert not seen.keys() & report["agencies"].keys()
+            seen.update(report["agencies"])
+            assert report["events_by_type"] == full["events_by_type"]  # totals cover every agency
+            pages += 1
+            token = page.next_page_token
+            if not token:
+                break
+        assert pages == 3
+        assert seen == full["agencies"]
+        bad = await _error(stub.GetReviewReport(pb.GetReviewReportRequest(start_time=start, page_token="x")))
+        assert from_rpc_error(bad).reason_name == "BAD_PAGE_TOKEN"
+        first = await stub.GetReviewReport(pb.GetReviewReportRequest(start_time=start, page_size=1))
+        later = timestamp_pb2.Timestamp(seconds=start.seconds + 60)
+        moved = await _error(
+            stub.GetReviewReport(
+                pb.GetReviewReportRequest(start_time=later, page_token=first.next_page_token)
+            )
+        )
+        assert from_rpc_error(moved).reason_name == "PAGE_TOKEN_FILTER_MISMATCH"
+        huge = await _error(stub.GetReviewReport(pb.GetReviewReportRequest(start_time=start, page_size=5000)))
+        assert from_rpc_error(huge).reason_name == "BAD_PAGE_SIZE"

@@ -34,7 +34,7 @@ from leis.audit.errors import AuditUnavailable
 from leis.audit.export import DEFAULT_STREAM_PAGE, ExportTooLarge, export_agency, stream_agency
 from leis.audit.log import AuditLog, now_us
 from leis.audit.model import AuditRecord, EventRow
-from leis.audit.review import build_report, render_text
+from leis.audit.review import build_report_page, render_text
 from leis.audit.store import Cursor, SearchFilter
 from leis.audit.verify import CheckpointNotFound, VerifyReport, verify_store
 from leis.common.errors import (
@@ -76,6 +76,8 @@ MAX_PAGE_SIZE = 1000
 MAX_STREAM_PAGE = 1000
 MAX_UNARY_EXPORT_EVENTS = 10_000
 DEFAULT_VERIFY_EVENTS = 1_000_000
+DEFAULT_REVIEW_AGENCIES = 100
+MAX_REVIEW_AGENCIES = 1000
 MAX_VERIFY_EVENTS = 10_000_000
 TRACE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 AGENCY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -231,6 +233,27 @@ def decode_resume_token(token: str, chain_filter: str) -> tuple[str, int]:
             PAGE_TOKEN_FILTER_MISMATCH, "resume_token was issued for another chain_id", violations=violation
         )
     return start
+
+
+def encode_review_token(period: str, last_agency: str) -> str:
+    """An opaque GetReviewReport page token: the agencies after ``last_agency``, bound to the period."""
+    body = {"v": 1, "p": period, "a": last_agency}
+    return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_review_token(token: str, period: str) -> str:
+    """The last agency of the previous page; INVALID_ARGUMENT when malformed or for another period."""
+    violation = [FieldViolation("page_token", "not a token returned by GetReviewReport for this period")]
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        last, bound = str(body["a"]), body["p"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(BAD_PAGE_TOKEN, "page_token is malformed", violations=violation) from exc
+    if bound != period:
+        raise InvalidArgument(
+            PAGE_TOKEN_FILTER_MISMATCH, "page_token was issued for another period", violations=violation
+        )
+    return last
 
 
 async def _fail(context: Context, error: LeisError) -> NoReturn:
@@ -480,10 +503,24 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
                     "start_time must be in the past",
                     violations=[FieldViolation("start_time", "must be before end_time")],
                 )
-            report = await self._log.run(
-                lambda: build_report(self._log.store, start, end_us, timezone=self._timezone)
+            size = _page_size(request.page_size, DEFAULT_REVIEW_AGENCIES, MAX_REVIEW_AGENCIES, "page_size")
+            period = f"{start}-{request.end_time.seconds if request.HasField('end_time') else ''}"
+            after = decode_review_token(request.page_token, period) if request.page_token else None
+            report, last = await self._log.run(
+                lambda: build_report_page(
+                    self._log.store,
+                    start,
+                    end_us,
+                    timezone=self._timezone,
+                    after_agency=after,
+                    max_agencies=size,
+                )
             )
-            return pb.GetReviewReportResponse(report_json=json.dumps(report), report_text=render_text(report))
+            return pb.GetReviewReportResponse(
+                report_json=json.dumps(report),
+                report_text=render_text(report),
+                next_page_token=encode_review_token(period, last) if last is not None else "",
+            )
 
         return await self._serve(context, handle)
 

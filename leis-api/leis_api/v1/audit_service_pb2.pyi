@@ -659,6 +659,12 @@ class GetReviewReportRequest(_message.Message):
 
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Optional. Agencies per page, 1-1000; 0 means 100."""
+    page_token: _builtins.str
+    """Optional. `next_page_token` of a previous call with the same period."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Required. Start of the review period, inclusive."""
@@ -672,10 +678,12 @@ class GetReviewReportRequest(_message.Message):
         *,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "page_size", b"page_size", "page_token", b"page_token", "start_time", b"start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -689,21 +697,25 @@ class GetReviewReportResponse(_message.Message):
 
     REPORT_JSON_FIELD_NUMBER: _builtins.int
     REPORT_TEXT_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     report_json: _builtins.str
     """The report as JSON (per agency and user: volumes, off-hours use,
     refusals, no-hit streaks, rate-limit hits, outliers).
     """
     report_text: _builtins.str
     """The report as readable text."""
+    next_page_token: _builtins.str
+    """Token for the next page of agencies; empty on the last page."""
     def __init__(
         self,
         *,
         report_json: _builtins.str = ...,
         report_text: _builtins.str = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_json", b"report_json", "report_text", b"report_text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "report_json", b"report_json", "report_text", b"report_text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -151,9 +151,13 @@ class AuditServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetReviewReport(self, request, context):
-        """Produces the weekly review of unusual use per agency and user (R-AUD-6).
+        """Produces the weekly review of unusual use per agency and user (R-AUD-6),
+        a page of agencies at a time (AIP-158): one pass over the period holding
+        tallies for the page's agencies only, so memory does not grow with the
+        number of events. Event totals and content reads cover every agency.
 
-        Status codes: OK; INVALID_ARGUMENT (bad time range); UNAUTHENTICATED;
+        Status codes: OK; INVALID_ARGUMENT (bad time range, BAD_PAGE_SIZE,
+        BAD_PAGE_TOKEN, PAGE_TOKEN_FILTER_MISMATCH); UNAUTHENTICATED;
         PERMISSION_DENIED; UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

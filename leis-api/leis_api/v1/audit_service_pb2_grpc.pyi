@@ -91,9 +91,13 @@ class AuditServiceStub:
     unreachable or no signing key).
     """
     GetReviewReport: _grpc.UnaryUnaryMultiCallable[_audit_service_pb2.GetReviewReportRequest, _audit_service_pb2.GetReviewReportResponse]
-    """Produces the weekly review of unusual use per agency and user (R-AUD-6).
+    """Produces the weekly review of unusual use per agency and user (R-AUD-6),
+    a page of agencies at a time (AIP-158): one pass over the period holding
+    tallies for the page's agencies only, so memory does not grow with the
+    number of events. Event totals and content reads cover every agency.
 
-    Status codes: OK; INVALID_ARGUMENT (bad time range); UNAUTHENTICATED;
+    Status codes: OK; INVALID_ARGUMENT (bad time range, BAD_PAGE_SIZE,
+    BAD_PAGE_TOKEN, PAGE_TOKEN_FILTER_MISMATCH); UNAUTHENTICATED;
     PERMISSION_DENIED; UNAVAILABLE.
     """
 
@@ -160,9 +164,13 @@ class AuditServiceAsyncStub(AuditServiceStub):
     unreachable or no signing key).
     """
     GetReviewReport: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.GetReviewReportRequest, _audit_service_pb2.GetReviewReportResponse]  # type: ignore[assignment]
-    """Produces the weekly review of unusual use per agency and user (R-AUD-6).
+    """Produces the weekly review of unusual use per agency and user (R-AUD-6),
+    a page of agencies at a time (AIP-158): one pass over the period holding
+    tallies for the page's agencies only, so memory does not grow with the
+    number of events. Event totals and content reads cover every agency.
 
-    Status codes: OK; INVALID_ARGUMENT (bad time range); UNAUTHENTICATED;
+    Status codes: OK; INVALID_ARGUMENT (bad time range, BAD_PAGE_SIZE,
+    BAD_PAGE_TOKEN, PAGE_TOKEN_FILTER_MISMATCH); UNAUTHENTICATED;
     PERMISSION_DENIED; UNAVAILABLE.
     """
 
@@ -262,9 +270,13 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_service_pb2.GetReviewReportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_service_pb2.GetReviewReportResponse, _abc.Awaitable[_audit_service_pb2.GetReviewReportResponse]]:
-        """Produces the weekly review of unusual use per agency and user (R-AUD-6).
+        """Produces the weekly review of unusual use per agency and user (R-AUD-6),
+        a page of agencies at a time (AIP-158): one pass over the period holding
+        tallies for the page's agencies only, so memory does not grow with the
+        number of events. Event totals and content reads cover every agency.
 
-        Status codes: OK; INVALID_ARGUMENT (bad time range); UNAUTHENTICATED;
+        Status codes: OK; INVALID_ARGUMENT (bad time range, BAD_PAGE_SIZE,
+        BAD_PAGE_TOKEN, PAGE_TOKEN_FILTER_MISMATCH); UNAUTHENTICATED;
         PERMISSION_DENIED; UNAVAILABLE.
         """
 
