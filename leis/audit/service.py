@@ -11,9 +11,9 @@ an AUDIT_READ event before it decrypts anything, and refuses when it cannot.
 Every call holds a bounded amount in memory however large the log (issue 13):
 StreamAgencyEvents writes the export a page at a time (``context.write``, so the
 interceptor chain awaits it as one call and audits how it ended), the one-reply
-ExportAgencyEvents refuses above ``MAX_UNARY_EXPORT_EVENTS``, and VerifyLog
-checks at most about ``max_events`` per call and hands back a resume token bound
-to a signed checkpoint.
+ExportAgencyEvents refuses above ``MAX_UNARY_EXPORT_EVENTS``, VerifyLog reads a
+page at a time and, given ``max_events``, stops at a signed checkpoint with a
+resume token, and GetReviewReport holds tallies for one page of agencies.
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_STREAM_PAGE = 1000
 MAX_UNARY_EXPORT_EVENTS = 10_000
-DEFAULT_VERIFY_EVENTS = 1_000_000
 DEFAULT_REVIEW_AGENCIES = 100
 MAX_REVIEW_AGENCIES = 1000
 MAX_VERIFY_EVENTS = 10_000_000
@@ -382,7 +381,11 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
 
     async def VerifyLog(self, request: pb.VerifyLogRequest, context: Context) -> pb.VerifyLogResponse:
         async def handle(_: str) -> pb.VerifyLogResponse:
-            budget = _page_size(request.max_events, DEFAULT_VERIFY_EVENTS, MAX_VERIFY_EVENTS, "max_events")
+            budget = (
+                _page_size(request.max_events, 0, MAX_VERIFY_EVENTS, "max_events")
+                if request.max_events
+                else None
+            )
             chain = request.chain_id
             start: tuple[str, int] | None = None
             if request.resume_token:

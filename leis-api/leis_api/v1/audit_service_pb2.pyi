@@ -411,7 +411,7 @@ class VerifyLogRequest(_message.Message):
     """
     max_events: _builtins.int
     """Optional. Events to check in this call before stopping at the next signed
-    checkpoint, 1-10,000,000; 0 means 1,000,000.
+    checkpoint, 1-10,000,000; 0 means no limit (the whole log).
     """
     resume_token: _builtins.str
     """Optional. `next_resume_token` of a previous call with the same `chain_id`."""

@@ -55,9 +55,10 @@ class AuditServiceStub:
     """
     VerifyLog: _grpc.UnaryUnaryMultiCallable[_audit_service_pb2.VerifyLogRequest, _audit_service_pb2.VerifyLogResponse]
     """Verifies the hash chain(s) and signed checkpoints (R-AUD-4), in bounded
-    memory: events are read a page at a time. One call checks about
-    `max_events` events and stops at the next signed checkpoint; the response's
-    `next_resume_token` continues from there. A run may also start at a signed
+    memory: events are read a page at a time. With `max_events` a call checks
+    about that many events and stops at the next signed checkpoint; the
+    response's `next_resume_token` continues from there (without it, the whole
+    log is checked in one call, as before). A run may also start at a signed
     checkpoint (`chain_id` + `from_checkpoint_seq`): the checkpoint's signature
     is checked and everything after it, but nothing before it; a tamper before
     the checkpoint is out of scope for such a run (a full run finds it).
@@ -128,9 +129,10 @@ class AuditServiceAsyncStub(AuditServiceStub):
     """
     VerifyLog: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.VerifyLogRequest, _audit_service_pb2.VerifyLogResponse]  # type: ignore[assignment]
     """Verifies the hash chain(s) and signed checkpoints (R-AUD-4), in bounded
-    memory: events are read a page at a time. One call checks about
-    `max_events` events and stops at the next signed checkpoint; the response's
-    `next_resume_token` continues from there. A run may also start at a signed
+    memory: events are read a page at a time. With `max_events` a call checks
+    about that many events and stops at the next signed checkpoint; the
+    response's `next_resume_token` continues from there (without it, the whole
+    log is checked in one call, as before). A run may also start at a signed
     checkpoint (`chain_id` + `from_checkpoint_seq`): the checkpoint's signature
     is checked and everything after it, but nothing before it; a tamper before
     the checkpoint is out of scope for such a run (a full run finds it).
@@ -216,9 +218,10 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_audit_service_pb2.VerifyLogResponse, _abc.Awaitable[_audit_service_pb2.VerifyLogResponse]]:
         """Verifies the hash chain(s) and signed checkpoints (R-AUD-4), in bounded
-        memory: events are read a page at a time. One call checks about
-        `max_events` events and stops at the next signed checkpoint; the response's
-        `next_resume_token` continues from there. A run may also start at a signed
+        memory: events are read a page at a time. With `max_events` a call checks
+        about that many events and stops at the next signed checkpoint; the
+        response's `next_resume_token` continues from there (without it, the whole
+        log is checked in one call, as before). A run may also start at a signed
         checkpoint (`chain_id` + `from_checkpoint_seq`): the checkpoint's signature
         is checked and everything after it, but nothing before it; a tamper before
         the checkpoint is out of scope for such a run (a full run finds it).
