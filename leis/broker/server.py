@@ -87,9 +87,16 @@ class Broker:
 
 
 def add_service(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> None:
-    """Register a servicer's unary methods with lenient request parsing (see ``lenient_deserializer``)."""
+    """Register a servicer's methods with lenient request parsing (see ``lenient_deserializer``).
+
+    A server-streaming method (AuditService.StreamAgencyEvents) is a coroutine that writes its
+    messages with ``context.write``, so the interceptor chain awaits it like a unary call."""
     handlers = {
-        method.name: grpc.unary_unary_rpc_method_handler(
+        method.name: (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )(
             getattr(servicer, method.name),
             request_deserializer=lenient_deserializer(GetMessageClass(method.input_type)),
             response_serializer=GetMessageClass(method.output_type).SerializeToString,

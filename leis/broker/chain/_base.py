@@ -27,3 +27,15 @@ async def passthrough(method: Continuation, request: Any, context: Any) -> Any:
     async generator, which grpc-interceptor iterates itself."""
     result = method(request, context)
     return await result if inspect.isawaitable(result) else result
+
+
+async def call_next(method: Continuation, request: Any, context: Any) -> Any:
+    """Call the next stage and wait for the call to end. Behind another interceptor a server-streaming
+    handler is an async generator: its messages are written here, so every stage sees the whole call
+    (AuditService.StreamAgencyEvents writes with ``context.write`` and yields none)."""
+    result = method(request, context)
+    if inspect.isasyncgen(result):
+        async for message in result:
+            await context.write(message)
+        return None
+    return await result

@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 from grpc_interceptor.server import AsyncServerInterceptor
 
 from leis.audit import AuditLog, AuditRecord, StoredEvent
-from leis.broker.chain._base import Continuation, bypasses_chain, passthrough
+from leis.broker.chain._base import Continuation, bypasses_chain, call_next, passthrough
 from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import (
     AUDIT_REFERENCE,
@@ -109,7 +109,7 @@ class AuditInterceptor(AsyncServerInterceptor):
         )
         AUDIT_REFERENCE.establish(received.event_id)
         try:
-            response = await method(request, context)
+            response = await call_next(method, request, context)
         except LeisError as err:
             await self._append(_closing(call, caller, claimed, received, _Ended.refused(err)))
             raise

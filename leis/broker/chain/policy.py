@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from leis.broker.chain._base import Continuation, passthrough
+from leis.broker.chain._base import Continuation, call_next, passthrough
 from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
 from leis.common.errors import MALFORMED_REQUEST, FieldViolation, InvalidArgument
@@ -53,4 +53,4 @@ class PolicyInterceptor(AsyncServerInterceptor):
         purpose = check_purpose(request.purpose, agreement.permitted_purposes)
         self._limiter.take_user(agreement.agency_id, query.user_id)
         AUTHORIZED.establish(Authorized(query, purpose))
-        return await method(request, context)
+        return await call_next(method, request, context)

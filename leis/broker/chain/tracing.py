@@ -20,7 +20,7 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from leis.broker.chain._base import Continuation, bypasses_chain, passthrough
+from leis.broker.chain._base import Continuation, bypasses_chain, call_next, passthrough
 from leis.broker.context import AUTHORIZED, CALL, DISCLOSURE, PRINCIPAL, Call
 from leis.common.errors import LeisError, abort_for, status_of
 from leis.common.redact import (
@@ -70,7 +70,7 @@ class TracingInterceptor(AsyncServerInterceptor):
                 span.set_attribute(RPC_SYSTEM, "grpc")
                 span.set_attribute(RPC_METHOD, method_name)
                 try:
-                    response = await method(request, context)
+                    response = await call_next(method, request, context)
                 except grpc.aio.AbortError:
                     raise
                 except Exception as exc:
