@@ -4,6 +4,9 @@ Targets (issue 5): append >= 5,000 events/s on SQLite and PostgreSQL; search p50
 over 1,000,000 events; verify >= 100,000 events/s. Issue 11: verify is timed twice, as
 an outside auditor (public key only: chain, signatures, gaps) and as the operator (content
 key: every event's content also authenticated); authentication must cost <= 15% of throughput.
+Issue 13: the streamed export (every agency's events, a page at a time) and verify, each with
+its events/s and the peak RSS the process gained while it ran (sampled every 10 ms), against
+the one-document export of a single agency; memory must not grow with the size of the log.
 
     .venv/bin/python bench/bench_audit.py                       # SQLite, 1,000,000 events
     .venv/bin/python bench/bench_audit.py --events 200000 --pg postgresql://leis_test:leis_test@127.0.0.1/leis_test
@@ -15,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -32,6 +38,7 @@ from leis.audit import (
     open_audit_log,
     verify_store,
 )
+from leis.audit.export import export_agency, stream_agency
 from leis.audit.store import Cursor
 
 AGENCIES = [f"agency-{n:02d}" for n in range(20)]
@@ -120,6 +127,73 @@ async def _search(log: AuditLog, rounds: int) -> list[float]:
     return timings
 
 
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _measured(work: Callable[[], int]) -> tuple[float, float, float]:
+    """``(events/s, peak RSS gained in MiB, RSS at the end in MiB)`` of ``work`` (which returns events)."""
+    start = _rss()
+    peak = [start]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.01):
+            peak[0] = max(peak[0], _rss())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    began = time.perf_counter()
+    events = work()
+    elapsed = time.perf_counter() - began
+    done.set()
+    sampler.join()
+    end = _rss()
+    return events / elapsed, (max(peak[0], end) - start) / 2**20, end / 2**20
+
+
+def _bounded(log: AuditLog, keys: AuditKeys) -> None:
+    """Export streaming and verify memory (issue 13)."""
+
+    def stream_all() -> int:
+        total = 0
+        for agency in AGENCIES:
+            chunks = stream_agency(log.store, keys, agency, start_us=0, end_us=2**62, created_us=1)
+            total += sum(events for _chunk, events in chunks)
+        return total
+
+    def one_document() -> int:
+        _, count = export_agency(log.store, keys, AGENCIES[0], start_us=0, end_us=2**62, created_us=1)
+        return count
+
+    rate, gained, now = _measured(stream_all)
+    print(
+        f"streamed export, all {len(AGENCIES)} agencies: {rate:,.0f} events/s, "
+        f"peak RSS +{gained:.1f} MiB ({now:.0f} MiB)"
+    )
+    rate, gained, now = _measured(one_document)
+    print(
+        f"one-document export, one agency: {rate:,.0f} events/s, peak RSS +{gained:.1f} MiB ({now:.0f} MiB)"
+    )
+    for label, slice_events in (("whole log", None), ("slices of 100,000", 100_000)):
+
+        def verify(max_events: int | None = slice_events) -> int:
+            checked, start = 0, None
+            while True:
+                report = verify_store(log.store, keys, start=start, max_events=max_events)
+                assert report.intact, report.problems
+                checked += report.events_checked
+                if report.resume_at is None:
+                    return checked
+                start = report.resume_at
+
+        rate, gained, now = _measured(verify)
+        print(
+            f"verify ({label}, content key): {rate:,.0f} events/s, peak RSS +{gained:.1f} MiB ({now:.0f} MiB)"
+        )
+
+
 async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespace) -> None:
     print(f"== {name}")
     log = await open_audit_log(url, keys=keys, chain_id="bench-append", checkpoint_every_seconds=5)
@@ -158,6 +232,7 @@ async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespac
             )
         cost = 1 - rates["with content key"] / rates["public key only"]
         print(f"content authentication costs {cost:.1%} of verify throughput (limit 15%)")
+        await log.run(_bounded, log, keys)
     finally:
         await log.close()
 

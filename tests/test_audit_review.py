@@ -199,8 +199,28 @@ def test_cli_search_report_export_and_verify_export(
     status, out, _ = _cli(capsys, "audit", "report", *common, "--since", "7d", "--json")
     assert json.loads(out)["agencies"]["nypd"]["requests"] == 6
 
+    streamed = root / "nypd.jsonl"
+    status, out, _ = _cli(capsys, "audit", "export", *common, "--agency", "nypd", "-o", str(streamed))
+    assert (status, out.strip()) == (0, f"exported 6 events of agency nypd to {streamed}")
+    lines = streamed.read_bytes().splitlines(keepends=True)
+    assert json.loads(lines[0])["format"] == "leis-audit-export/2"
+    assert len(lines) == 8  # header, six events, signed trailer
+    status, out, _ = _cli(capsys, "audit", "verify-export", str(streamed), "--home", str(root))
+    assert (status, "export valid: 6 events of agency nypd" in out) == (0, True)
+    for tampered, problem in (
+        (lines[:2] + lines[3:], "do not match the trailer"),  # an event dropped
+        (lines[:-1], "no signed trailer"),  # cut short
+        ([*lines[:3], lines[3].replace(b'"nypd"', b'"ndex"'), *lines[4:]], "altered"),
+        ([lines[0].replace(b'"nypd"', b'"ndex"'), *lines[1:]], "another agency"),
+    ):
+        streamed.write_bytes(b"".join(tampered))
+        status, _, err = _cli(capsys, "audit", "verify-export", str(streamed), "--home", str(root))
+        assert (status, problem in err) == (1, True), err
+
     bundle = root / "nypd.json"
-    status, out, _ = _cli(capsys, "audit", "export", *common, "--agency", "nypd", "-o", str(bundle))
+    status, out, _ = _cli(
+        capsys, "audit", "export", *common, "--agency", "nypd", "--format", "1", "-o", str(bundle)
+    )
     assert (status, out.strip()) == (0, f"exported 6 events of agency nypd to {bundle}")
     assert CANARY_NAME not in bundle.read_text()
     status, out, _ = _cli(capsys, "audit", "verify-export", str(bundle), "--home", str(root))

@@ -239,3 +239,24 @@ def test_registry_change_is_recorded(mesh: Mesh) -> None:
         assert events[0].direction == audit_pb.AUDIT_DIRECTION_INTERNAL
     finally:
         path.write_text(original)
+
+
+def test_streamed_export_passes_the_chain_and_is_audited(mesh: Mesh) -> None:
+    """StreamAgencyEvents writes its pages through the interceptor chain, which audits the whole call."""
+    from leis.audit.export import verify_export
+
+    channel, stub = audit_stub(mesh)
+    with channel:
+        request = audit_pb.StreamAgencyEventsRequest(agency_id="ndex", page_size=3)
+        data = b"".join(m.data for m in stub.StreamAgencyEvents(request, timeout=30))
+        denied_channel, denied = audit_stub(mesh, "agency-ndex")
+        with denied_channel, pytest.raises(grpc.RpcError) as info:
+            list(denied.StreamAgencyEvents(request, timeout=10))
+        assert from_rpc_error(info.value).code == grpc.StatusCode.PERMISSION_DENIED
+        calls = stub.SearchEvents(
+            audit_pb.SearchEventsRequest(event_type=T.AUDIT_EVENT_TYPE_RESPONSE_SENT, page_size=1000),
+            timeout=10,
+        )
+    check = verify_export(data)
+    assert check.ok, check.problem
+    assert any(e.method == "/leis.v1.AuditService/StreamAgencyEvents" for e in calls.events)

@@ -1,4 +1,4 @@
-"""Audit settings from ``$LEIS_HOME/audit.toml``: retention, legal holds, chain id, URLs, key file.
+"""Audit settings from ``$LEIS_HOME/audit.toml``: retention, holds, chain id, URLs, key file, SQLite bounds.
 
 Example::
 
@@ -11,6 +11,8 @@ Example::
     witness = "/var/lib/leis-witness/audit-witness.jsonl"  # default: beside the SQLite file / in $LEIS_HOME
     checkpoint_every_events = 1000
     checkpoint_every_seconds = 5
+    sqlite_cache_mib = 16            # page cache per SQLite connection (the broker holds two)
+    sqlite_mmap_mib = 0              # memory-mapped I/O per connection; 0: none
 
     [[audit.legal_hold]]
     agency_id = "nypd"
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from leis.audit.errors import AuditConfigError
+from leis.audit.sqlite import SqliteBounds
 from leis.audit.store import HOLD_COLUMNS, LegalHolds
 from leis.common.paths import LeisHome
 
@@ -50,6 +53,13 @@ class AuditSettings:
     checkpoint_every_events: int = 1000
     checkpoint_every_seconds: float = 5.0
     holds: LegalHolds = field(default_factory=LegalHolds)
+    sqlite_cache_mib: int = SqliteBounds.cache_mib
+    sqlite_mmap_mib: int = SqliteBounds.mmap_mib
+
+    @property
+    def sqlite_bounds(self) -> SqliteBounds:
+        """The SQLite memory bounds to open the store with."""
+        return SqliteBounds(self.sqlite_cache_mib, self.sqlite_mmap_mib)
 
 
 def audit_settings_path(home: LeisHome) -> Path:
@@ -87,7 +97,10 @@ def _parse(data: dict[str, Any], path: Path) -> AuditSettings:
         "checkpoint_every_events": int,
         "checkpoint_every_seconds": float,
         "legal_hold": list,
+        "sqlite_cache_mib": int,
+        "sqlite_mmap_mib": int,
     }
+    limits: dict[str, tuple[int, int]] = {"sqlite_cache_mib": (1, 4096), "sqlite_mmap_mib": (0, 65536)}
     values: dict[str, Any] = {}
     for key, raw in table.items():
         kind = kinds.get(key)
@@ -96,7 +109,11 @@ def _parse(data: dict[str, Any], path: Path) -> AuditSettings:
         value = float(raw) if kind is float and isinstance(raw, int) and not isinstance(raw, bool) else raw
         if not isinstance(value, kind) or isinstance(value, bool):
             raise AuditConfigError(f"{path}: [audit] {key} must be {kind.__name__}, got {type(raw).__name__}")
-        if isinstance(value, int | float) and value <= 0:
+        if key in limits:
+            low, high = limits[key]
+            if isinstance(value, int) and not low <= value <= high:
+                raise AuditConfigError(f"{path}: [audit] {key} must be between {low} and {high}")
+        elif isinstance(value, int | float) and value <= 0:
             raise AuditConfigError(f"{path}: [audit] {key} must be positive")
         values[key] = value
     holds = _holds(values.pop("legal_hold", []), path)

@@ -49,6 +49,7 @@ from leis.audit.chain import (
 from leis.audit.crypto import ENV_KEY_FILE, AuditKeys, keys_from_env, load_key_file
 from leis.audit.errors import AuditConfigError, AuditStoreAnomaly, AuditUnavailable
 from leis.audit.model import AuditRecord, EventRow, StoredEvent, utc_from_us
+from leis.audit.sqlite import SqliteBounds
 from leis.audit.store import AuditStore, Batch, Cursor, Head, SearchFilter
 from leis.audit.witness import ENV_WITNESS, Witness
 
@@ -527,13 +528,15 @@ def parse_target(target: str | Path) -> tuple[str, str | Path]:
     return "sqlite", Path(target)
 
 
-def open_store(target: str | Path, *, create: bool = True) -> AuditStore:
+def open_store(
+    target: str | Path, *, create: bool = True, sqlite_bounds: SqliteBounds | None = None
+) -> AuditStore:
     """Open (and on first use create) the store behind a URL or path."""
     kind, where = parse_target(target)
     if kind == "sqlite":
         from leis.audit.sqlite import SqliteAuditStore
 
-        return SqliteAuditStore(Path(where), create=create)
+        return SqliteAuditStore(Path(where), create=create, bounds=sqlite_bounds)
     from leis.audit.postgres import PostgresAuditStore
 
     return PostgresAuditStore(str(where), create=create)
@@ -654,6 +657,7 @@ async def open_audit_log(
     witness_file: Path | None = None,
     use_witness: bool = True,
     verify_keys: bool = True,
+    sqlite_bounds: SqliteBounds | None = None,
 ) -> AuditLog:
     """Open the audit log at ``target`` (``sqlite:///path``, a path, or ``postgresql://...``).
 
@@ -666,7 +670,7 @@ async def open_audit_log(
     """
 
     def opened() -> AuditLog:
-        store = open_store(target, create=create)
+        store = open_store(target, create=create, sqlite_bounds=sqlite_bounds)
         try:
             resolved = resolve_keys(
                 store,

@@ -7,6 +7,11 @@ reason, rate-limit hits, the longest run of answered requests that disclosed
 nothing (no-hit streak, a sign of fishing), and the volume against the user's own
 weekly history (outlier when above mean + 3 standard deviations and twice the
 mean). Auditors' content reads (AUDIT_READ) are listed too.
+
+One pass over the period's events, holding tallies only: memory grows with the
+number of agencies and users, never with the number of events. A report can be
+cut into pages of agencies (``after_agency``, ``max_agencies``): the pass then
+keeps tallies for the first ``max_agencies`` agencies after the cursor only.
 """
 
 from __future__ import annotations
@@ -118,7 +123,24 @@ def build_report(
     limits: ReviewThresholds | None = None,
 ) -> dict[str, Any]:
     """The review of ``[start_us, end_us)`` as a JSON-ready dict (blocking)."""
+    report, _ = build_report_page(store, start_us, end_us, timezone=timezone, limits=limits)
+    return report
+
+
+def build_report_page(  # noqa: PLR0915 - one pass over the events, kept in one frame
+    store: AuditStore,
+    start_us: int,
+    end_us: int,
+    *,
+    timezone: str = "UTC",
+    limits: ReviewThresholds | None = None,
+    after_agency: str | None = None,
+    max_agencies: int | None = None,
+) -> tuple[dict[str, Any], str | None]:
+    """The review of the agencies after ``after_agency`` (at most ``max_agencies``), and the last
+    agency of the page when more follow (else None). Event totals and content reads cover all."""
     limits = limits or ReviewThresholds()
+    ceiling: str | None = None  # agencies from here on belong to a later page
     zone = ZoneInfo(timezone)
     history_start = start_us - limits.history_weeks * WEEK_US
     users: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
@@ -127,11 +149,37 @@ def build_report(
     agency_history: dict[str, list[int]] = defaultdict(lambda: [0] * limits.history_weeks)
     reads: Counter[str] = Counter()
     totals: Counter[str] = Counter()
+
+    def on_page(agency: str) -> bool:
+        nonlocal ceiling
+        if (after_agency is not None and agency <= after_agency) or (
+            ceiling is not None and agency >= ceiling
+        ):
+            return False
+        if max_agencies is None or agency in agencies or agency in agency_history:
+            return True
+        known = agencies.keys() | agency_history.keys()
+        if len(known) < max_agencies:
+            return True
+        evict = max(known | {agency})
+        ceiling = evict
+        if evict == agency:
+            return False
+        agencies.pop(evict, None)
+        agency_history.pop(evict, None)
+        for key in [k for k in users if k[0] == evict]:
+            del users[key]
+        for key in [k for k in user_history if k[0] == evict]:
+            del user_history[key]
+        return True
+
     for event in store.scan(history_start, end_us):
         if event.event_time_us < start_us:
             if event.event_type in REQUEST_TYPES:
                 week = (event.event_time_us - history_start) // WEEK_US
                 agency = event.agency_id or UNIDENTIFIED
+                if not on_page(agency):
+                    continue
                 user_history[(agency, event.user_id)][week] += 1
                 agency_history[agency][week] += 1
             continue
@@ -140,9 +188,11 @@ def build_report(
             reads[event.cert_fingerprint or UNIDENTIFIED] += 1
         if event.event_type not in REQUEST_TYPES:
             continue
+        agency = event.agency_id or UNIDENTIFIED
+        if not on_page(agency):
+            continue
         local = datetime.fromtimestamp(event.event_time_us / 1e6, tz=zone)
         off = local.weekday() >= 5 or not limits.work_start_hour <= local.hour < limits.work_end_hour
-        agency = event.agency_id or UNIDENTIFIED
         users[(agency, event.user_id)].add(event, off)
         agencies[agency].add(event, off)
     weeks = (end_us - start_us) / WEEK_US
@@ -161,7 +211,7 @@ def build_report(
         for user, info in entry["users"].items()
         if info["flags"]
     ]
-    return {
+    report = {
         "period": {
             "start": utc_from_us(start_us).isoformat(),
             "end": utc_from_us(end_us).isoformat(),
@@ -173,6 +223,8 @@ def build_report(
         "flagged_users": flagged,
         "content_reads_by_certificate": dict(sorted(reads.items())),
     }
+    kept = agencies.keys() | agency_history.keys()
+    return report, (max(kept) if ceiling is not None and kept else None)
 
 
 def render_text(report: dict[str, Any]) -> str:

@@ -7,6 +7,13 @@ call first passes ``authorize(context)``, which returns the auditor's name or
 PERMISSION_DENIED with reason NOT_AUDITOR). Search takes metadata filters only,
 with AIP-158 pagination; page tokens are bound to the filters. GetEvent records
 an AUDIT_READ event before it decrypts anything, and refuses when it cannot.
+
+Every call holds a bounded amount in memory however large the log (issue 13):
+StreamAgencyEvents writes the export a page at a time (``context.write``, so the
+interceptor chain awaits it as one call and audits how it ended), the one-reply
+ExportAgencyEvents refuses above ``MAX_UNARY_EXPORT_EVENTS``, VerifyLog reads a
+page at a time and, given ``max_events``, stops at a signed checkpoint with a
+resume token, and GetReviewReport holds tallies for one page of agencies.
 """
 
 from __future__ import annotations
@@ -24,12 +31,12 @@ from google.protobuf import timestamp_pb2
 
 from leis.audit.crypto import ContentKeyUnavailable
 from leis.audit.errors import AuditUnavailable
-from leis.audit.export import export_agency
+from leis.audit.export import DEFAULT_STREAM_PAGE, ExportTooLarge, export_agency, stream_agency
 from leis.audit.log import AuditLog, now_us
 from leis.audit.model import AuditRecord, EventRow
-from leis.audit.review import build_report, render_text
+from leis.audit.review import build_report_page, render_text
 from leis.audit.store import Cursor, SearchFilter
-from leis.audit.verify import verify_store
+from leis.audit.verify import CheckpointNotFound, VerifyReport, verify_store
 from leis.common.errors import (
     AUDIT_UNAVAILABLE,
     BAD_AGENCY,
@@ -38,8 +45,10 @@ from leis.common.errors import (
     BAD_PAGE_TOKEN,
     BAD_REQUEST,
     BAD_TIME_RANGE,
+    CHECKPOINT_NOT_FOUND,
     CONTENT_KEY_UNAVAILABLE,
     EVENT_NOT_FOUND,
+    EXPORT_TOO_LARGE,
     MISSING_START_TIME,
     NO_CLIENT_CERTIFICATE,
     NOT_AUDITOR,
@@ -64,6 +73,11 @@ Authorize = Callable[[Any], str | None]
 T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+MAX_STREAM_PAGE = 1000
+MAX_UNARY_EXPORT_EVENTS = 10_000
+DEFAULT_REVIEW_AGENCIES = 100
+MAX_REVIEW_AGENCIES = 1000
+MAX_VERIFY_EVENTS = 10_000_000
 TRACE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 AGENCY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -187,6 +201,60 @@ def decode_page_token(token: str, filters: SearchFilter) -> Cursor:
     return cursor
 
 
+def _page_size(value: int, default: int, cap: int, field: str) -> int:
+    size = value or default
+    if not 1 <= size <= cap:
+        raise InvalidArgument(
+            BAD_PAGE_SIZE,
+            f"{field} must be between 0 and {cap}",
+            violations=[FieldViolation(field, f"must be between 0 and {cap}")],
+        )
+    return size
+
+
+def encode_resume_token(chain_filter: str, chain_id: str, seq: int) -> str:
+    """An opaque VerifyLog resume token: continue ``chain_id`` from its signed checkpoint ``seq``."""
+    body = {"v": 1, "f": chain_filter, "c": chain_id, "s": seq}
+    return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_resume_token(token: str, chain_filter: str) -> tuple[str, int]:
+    """``(chain, checkpoint seq)`` in a resume token; INVALID_ARGUMENT when malformed or for another chain."""
+    violation = [FieldViolation("resume_token", "not a token returned by VerifyLog with this chain_id")]
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        start = (str(body["c"]), int(body["s"]))
+        bound = body["f"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(BAD_PAGE_TOKEN, "resume_token is malformed", violations=violation) from exc
+    if bound != chain_filter or start[1] < 0:
+        raise InvalidArgument(
+            PAGE_TOKEN_FILTER_MISMATCH, "resume_token was issued for another chain_id", violations=violation
+        )
+    return start
+
+
+def encode_review_token(period: str, last_agency: str) -> str:
+    """An opaque GetReviewReport page token: the agencies after ``last_agency``, bound to the period."""
+    body = {"v": 1, "p": period, "a": last_agency}
+    return base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_review_token(token: str, period: str) -> str:
+    """The last agency of the previous page; INVALID_ARGUMENT when malformed or for another period."""
+    violation = [FieldViolation("page_token", "not a token returned by GetReviewReport for this period")]
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        last, bound = str(body["a"]), body["p"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(BAD_PAGE_TOKEN, "page_token is malformed", violations=violation) from exc
+    if bound != period:
+        raise InvalidArgument(
+            PAGE_TOKEN_FILTER_MISMATCH, "page_token was issued for another period", violations=violation
+        )
+    return last
+
+
 async def _fail(context: Context, error: LeisError) -> NoReturn:
     """Abort the call with the error's status and rich details."""
     await abort(context, error)
@@ -228,13 +296,7 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
     ) -> pb.SearchEventsResponse:
         async def handle(_: str) -> pb.SearchEventsResponse:
             filters = self._filters(request)
-            size = request.page_size or DEFAULT_PAGE_SIZE
-            if not 1 <= size <= MAX_PAGE_SIZE:
-                raise InvalidArgument(
-                    BAD_PAGE_SIZE,
-                    f"page_size must be between 0 and {MAX_PAGE_SIZE}",
-                    violations=[FieldViolation("page_size", f"must be between 0 and {MAX_PAGE_SIZE}")],
-                )
+            size = _page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, "page_size")
             cursor = decode_page_token(request.page_token, filters) if request.page_token else None
             rows = await self._log.search(filters, cursor, size + 1)
             token = ""
@@ -319,16 +381,32 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
 
     async def VerifyLog(self, request: pb.VerifyLogRequest, context: Context) -> pb.VerifyLogResponse:
         async def handle(_: str) -> pb.VerifyLogResponse:
-            report = await self._log.run(verify_store, self._log.store, self._log.keys)
-            first = report.first
-            return pb.VerifyLogResponse(
-                intact=report.intact,
-                events_checked=report.events_checked,
-                checkpoints_checked=report.checkpoints_checked,
-                broken_chain_id=first.chain_id if first else "",
-                broken_seq=first.seq if first else 0,
-                problem=first.problem if first else "",
+            budget = (
+                _page_size(request.max_events, 0, MAX_VERIFY_EVENTS, "max_events")
+                if request.max_events
+                else None
             )
+            chain = request.chain_id
+            start: tuple[str, int] | None = None
+            if request.resume_token:
+                start = decode_resume_token(request.resume_token, chain)
+            elif request.from_checkpoint_seq:
+                if not chain or request.from_checkpoint_seq < 0:
+                    raise InvalidArgument(
+                        BAD_FILTER,
+                        "from_checkpoint_seq needs chain_id and a positive seq",
+                        violations=[FieldViolation("from_checkpoint_seq", "needs chain_id; positive")],
+                    )
+                start = (chain, request.from_checkpoint_seq)
+            try:
+                report = await self._log.run(
+                    lambda: verify_store(
+                        self._log.store, self._log.keys, chain_id=chain, start=start, max_events=budget
+                    )
+                )
+            except CheckpointNotFound as exc:
+                raise NotFound(CHECKPOINT_NOT_FOUND, str(exc)) from exc
+            return _verify_response(report, chain)
 
         return await self._serve(context, handle)
 
@@ -336,37 +414,81 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
         self, request: pb.ExportAgencyEventsRequest, context: Context
     ) -> pb.ExportAgencyEventsResponse:
         async def handle(_: str) -> pb.ExportAgencyEventsResponse:
-            agency = request.agency_id
-            if not AGENCY_RE.match(agency):
-                raise InvalidArgument(
-                    BAD_AGENCY,
-                    "agency_id is required",
-                    violations=[FieldViolation("agency_id", "required: an agency id")],
-                )
-            if self._known_agencies is not None and agency not in self._known_agencies():
-                raise InvalidArgument(
-                    UNKNOWN_AGENCY,
-                    "no agreement with this agency id",
-                    violations=[FieldViolation("agency_id", "unknown agency")],
-                )
+            agency = self._agency(request.agency_id)
             start, end = _time_range(
                 request.start_time if request.HasField("start_time") else None,
                 request.end_time if request.HasField("end_time") else None,
             )
             created = now_us()
-            bundle, count = await self._log.run(
-                lambda: export_agency(
-                    self._log.store,
-                    self._log.keys,
-                    agency,
-                    start_us=start or 0,
-                    end_us=end or created + 1,
-                    created_us=created,
+            try:
+                bundle, count = await self._log.run(
+                    lambda: export_agency(
+                        self._log.store,
+                        self._log.keys,
+                        agency,
+                        start_us=start or 0,
+                        end_us=end or created + 1,
+                        created_us=created,
+                        max_events=MAX_UNARY_EXPORT_EVENTS,
+                    )
                 )
-            )
+            except ExportTooLarge as exc:
+                raise FailedPrecondition(
+                    EXPORT_TOO_LARGE,
+                    f"more than {MAX_UNARY_EXPORT_EVENTS} events: use StreamAgencyEvents",
+                ) from exc
             return pb.ExportAgencyEventsResponse(bundle=bundle, event_count=count)
 
         return await self._serve(context, handle)
+
+    async def StreamAgencyEvents(  # type: ignore[override] # read/write API: a coroutine, see the module doc
+        self, request: pb.StreamAgencyEventsRequest, context: Context
+    ) -> None:
+        async def handle(_: str) -> None:
+            agency = self._agency(request.agency_id)
+            size = _page_size(request.page_size, DEFAULT_STREAM_PAGE, MAX_STREAM_PAGE, "page_size")
+            start, end = _time_range(
+                request.start_time if request.HasField("start_time") else None,
+                request.end_time if request.HasField("end_time") else None,
+            )
+            created = now_us()
+            chunks = stream_agency(
+                self._log.store,
+                self._log.keys,
+                agency,
+                start_us=start or 0,
+                end_us=end or created + 1,
+                created_us=created,
+                page_size=size,
+            )
+            total = 0
+            # Pages are read off the event loop; a cancelled call simply drops the generator.
+            while (item := await self._log.run(next, chunks, None)) is not None:
+                data, events = item
+                total += events
+                last = data.startswith(b'{"trailer"')
+                await context.write(
+                    pb.StreamAgencyEventsResponse(
+                        data=data, page_event_count=events, event_count=total if last else 0
+                    )
+                )
+
+        await self._serve(context, handle)
+
+    def _agency(self, agency: str) -> str:
+        if not AGENCY_RE.match(agency):
+            raise InvalidArgument(
+                BAD_AGENCY,
+                "agency_id is required",
+                violations=[FieldViolation("agency_id", "required: an agency id")],
+            )
+        if self._known_agencies is not None and agency not in self._known_agencies():
+            raise InvalidArgument(
+                UNKNOWN_AGENCY,
+                "no agreement with this agency id",
+                violations=[FieldViolation("agency_id", "unknown agency")],
+            )
+        return agency
 
     async def GetReviewReport(
         self, request: pb.GetReviewReportRequest, context: Context
@@ -384,9 +506,47 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
                     "start_time must be in the past",
                     violations=[FieldViolation("start_time", "must be before end_time")],
                 )
-            report = await self._log.run(
-                lambda: build_report(self._log.store, start, end_us, timezone=self._timezone)
+            size = _page_size(request.page_size, DEFAULT_REVIEW_AGENCIES, MAX_REVIEW_AGENCIES, "page_size")
+            period = f"{start}-{request.end_time.seconds if request.HasField('end_time') else ''}"
+            after = decode_review_token(request.page_token, period) if request.page_token else None
+            report, last = await self._log.run(
+                lambda: build_report_page(
+                    self._log.store,
+                    start,
+                    end_us,
+                    timezone=self._timezone,
+                    after_agency=after,
+                    max_agencies=size,
+                )
             )
-            return pb.GetReviewReportResponse(report_json=json.dumps(report), report_text=render_text(report))
+            return pb.GetReviewReportResponse(
+                report_json=json.dumps(report),
+                report_text=render_text(report),
+                next_page_token=encode_review_token(period, last) if last is not None else "",
+            )
 
         return await self._serve(context, handle)
+
+
+def _verify_response(report: VerifyReport, chain_filter: str) -> pb.VerifyLogResponse:
+    first = report.first
+    resume = report.resume_at if report.intact else None
+    return pb.VerifyLogResponse(
+        intact=report.intact,
+        events_checked=report.events_checked,
+        checkpoints_checked=report.checkpoints_checked,
+        broken_chain_id=first.chain_id if first else "",
+        broken_seq=first.seq if first else 0,
+        problem=first.problem if first else "",
+        next_resume_token=encode_resume_token(chain_filter, *resume) if resume else "",
+        chains=[
+            pb.VerifiedChain(
+                chain_id=chain,
+                from_seq=status.from_seq,
+                head_seq=status.head_seq,
+                last_checkpoint_seq=status.last_checkpoint_seq,
+                events=status.events,
+            )
+            for chain, status in report.chains.items()
+        ],
+    )

@@ -8,6 +8,10 @@ SQLite keeps writing to a file that was unlinked or replaced under it, so before
 and after every commit the writer compares the device and inode of the database
 and its WAL with those it opened, and the log id in the file with the one it read
 (R-AUD-2): any difference is an ``AuditStoreAnomaly`` and the log fails closed.
+
+Memory is bounded by ``SqliteBounds`` (``audit.toml``: ``sqlite_cache_mib``,
+``sqlite_mmap_mib``): each connection's page cache, and how much of the file is
+memory-mapped (0, the default: none, so the broker's RSS does not grow with the log).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,14 @@ _APPEND_ONLY = [
 ]
 
 
+@dataclass(frozen=True)
+class SqliteBounds:
+    """Per-connection memory bounds: page cache and memory-mapped I/O, in MiB."""
+
+    cache_mib: int = 16
+    mmap_mib: int = 0
+
+
 def _file_id(path: str) -> tuple[int, int] | None:
     try:
         info = os.stat(path)
@@ -63,9 +76,10 @@ def _tolerant_text(raw: bytes) -> str:
 class SqliteAuditStore(SqlAuditStore):
     """The audit log in one SQLite file."""
 
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+    def __init__(self, path: Path, *, create: bool = True, bounds: SqliteBounds | None = None) -> None:
         super().__init__()
         self.path = path
+        self.bounds = bounds or SqliteBounds()
         if not path.exists():
             if not create:
                 raise AuditConfigError(f"{path}: no audit database here")
@@ -88,7 +102,8 @@ class SqliteAuditStore(SqlAuditStore):
     def _connect(self, *, tolerant: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: index pages of a large log stay hot
+        conn.execute(f"PRAGMA cache_size = -{int(self.bounds.cache_mib) * 1024}")  # in KiB when negative
+        conn.execute(f"PRAGMA mmap_size = {int(self.bounds.mmap_mib) * 1024 * 1024}")
         if tolerant:
             conn.text_factory = _tolerant_text
         return conn

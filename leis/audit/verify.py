@@ -16,6 +16,14 @@ appended to a chain after its writer's closing checkpoint.
 
 Malformed data (a changed column type, NULL, a bad length) is reported as a
 problem at its event, never raised.
+
+Memory is bounded: rows are read a page at a time; only the chain's signed
+checkpoints and purge gaps are held. A run can be cut into slices
+(``max_events``: stop at the first signed checkpoint after that many events,
+``VerifyReport.resume_at`` says where) and resumed, or started, at a signed
+checkpoint (``start``): that checkpoint's signature and its event are checked and
+everything after them. Nothing before the checkpoint is checked, so a tamper
+there is out of scope for such a run; only a run from the start finds it.
 """
 
 from __future__ import annotations
@@ -70,6 +78,8 @@ class ChainStatus:
     head_hash: str = ""
     last_checkpoint_seq: int = 0
     events: int = 0
+    from_seq: int = 0
+    stopped: bool = False
 
     @property
     def unanchored(self) -> int:
@@ -90,6 +100,8 @@ class VerifyReport:
     gaps_checked: int = 0
     chains: dict[str, ChainStatus] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    resume_at: tuple[str, int] | None = None
+    """Set when the run stopped at its event budget: (chain, signed checkpoint seq) to resume from."""
 
     @property
     def intact(self) -> bool:
@@ -101,17 +113,27 @@ class VerifyReport:
         return self.problems[0] if self.problems else None
 
 
+class CheckpointNotFound(ValueError):
+    """The chain has no checkpoint at the sequence number a run was to start from."""
+
+
 def verify_store(
     store: AuditStore,
     keys: AuditKeys | PublicKeys,
     *,
     witness: WitnessState | Mapping[str, tuple[int, str]] | None = None,
+    chain_id: str = "",
+    start: tuple[str, int] | None = None,
+    max_events: int | None = None,
 ) -> VerifyReport:
-    """Verify every chain of ``store``.
+    """Verify every chain of ``store`` (or only ``chain_id``), in chain id order.
 
     ``keys``: ``AuditKeys`` also authenticates every event's content; ``PublicKeys``
     checks everything else. ``witness``: a ``WitnessState`` read from the witness file,
-    or a plain chain → (seq, hash hex) map of heads seen before.
+    or a plain chain → (seq, hash hex) map of heads seen before. ``start``: begin at
+    this chain (earlier ones are skipped) at this signed checkpoint seq (0: its
+    start); ``CheckpointNotFound`` when there is no checkpoint there. ``max_events``:
+    stop at the first signed checkpoint after this many events (``resume_at``).
     """
     report = VerifyReport(content_checked=isinstance(keys, AuditKeys))
     heads: Mapping[str, tuple[int, str]] = {}
@@ -125,8 +147,15 @@ def verify_store(
         report.witness_checked = True
         heads = witness
     chains = sorted(set(store.chain_ids()) | set(heads))
+    if chain_id:
+        chains = [c for c in chains if c == chain_id]
+    if start is not None:
+        chains = [c for c in chains if c >= start[0]]
     for chain in chains:
-        status = ChainStatus()
+        if max_events is not None and report.events_checked >= max_events:
+            report.resume_at = (chain, 0)
+            break
+        status = ChainStatus(from_seq=start[1] if start is not None and chain == start[0] else 0)
         problem = _verify_chain(
             store,
             keys,
@@ -135,10 +164,14 @@ def verify_store(
             status=status,
             seen=heads.get(chain),
             closed=chain in closed,
+            budget=None if max_events is None else max_events - report.events_checked,
         )
         report.chains[chain] = status
         if problem is not None:
             report.problems.append(problem)
+        elif status.stopped:
+            report.resume_at = (chain, status.head_seq)
+            break
     return report
 
 
@@ -168,8 +201,8 @@ def _witness_problems(
     return problems
 
 
-def _iter_rows(store: AuditStore, chain: str) -> Iterator[tuple[Any, ...]]:
-    yield from store.iter_chain(chain)
+def _iter_rows(store: AuditStore, chain: str, after_seq: int) -> Iterator[tuple[Any, ...]]:
+    yield from store.iter_chain(chain, after_seq)
 
 
 def _malformed(row: tuple[Any, ...]) -> str | None:
@@ -205,22 +238,33 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
     status: ChainStatus,
     seen: tuple[int, str] | None,
     closed: bool = False,
+    budget: int | None = None,
 ) -> Problem | None:
     log_id = store.log_id
     problems: list[Problem] = []
-    checkpoints = _signed_checkpoints(store.checkpoints(chain), keys, log_id, report, problems)
-    gaps = _signed_gaps(store.gaps(chain), keys, log_id, report, problems)
+    from_seq = status.from_seq
+    checkpoints = _signed_checkpoints(
+        [c for c in store.checkpoints(chain) if c.seq >= from_seq], keys, log_id, report, problems
+    )
+    gaps = _signed_gaps(
+        [g for g in store.gaps(chain) if g.last_seq > from_seq], keys, log_id, report, problems
+    )
     stop_at = min((p.seq for p in problems), default=None)
+    if from_seq and from_seq not in checkpoints:
+        if stop_at == from_seq:
+            return min(problems, key=lambda p: p.seq)
+        raise CheckpointNotFound(f"chain {chain} has no checkpoint at seq {from_seq}")
 
     prev = genesis(log_id, chain)
-    expected = 1
+    # From a checkpoint: its own event is re-checked against it, then the chain after it.
+    expected = from_seq or 1
     gap_index = 0
     sha256 = hashlib.sha256
     encode = encode_json
     checked = 0
     authenticated = 0
     legacy = 0
-    last_checkpoint = 0
+    last_checkpoint = from_seq
     broken: Problem | None = None
     aead: dict[str, AESGCM] | None = keys._aead if isinstance(keys, AuditKeys) else None  # type: ignore[attr-defined]
     legacy_until = store.legacy_content_until_us
@@ -251,7 +295,7 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
         event_id = row[0] if isinstance(row[0], str) else ""
         return Problem(chain, seq, bad or problem, event_id)
 
-    for row in _iter_rows(store, chain):
+    for row in _iter_rows(store, chain, from_seq - 1 if from_seq else -(2**62)):
         try:
             broken = cross_gaps()
             if broken is not None:
@@ -275,6 +319,8 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
             if sha256(content).digest() != digest:
                 broken = named(row, seq, "content does not match its digest: content or digest altered")
                 break
+            if from_seq and seq == from_seq:
+                prev = row[N_META + 1]  # the signed checkpoint vouches for this event's hash below
             if row[N_META + 1] != prev:
                 broken = named(
                     row,
@@ -342,6 +388,9 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
         prev = current
         expected = seq + 1
         checked += 1
+        if budget is not None and checked >= budget and last_checkpoint == seq > from_seq:
+            status.stopped = True
+            break
     else:
         broken = cross_gaps()
         if broken is None:

@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha._async import ReflectionServicer
 from opentelemetry.sdk.trace import TracerProvider
 
 from leis.audit import AuditLog, AuditRecord, open_audit_log
+from leis.audit.config import load_audit_settings
 from leis.audit.service import AuditServicer
 from leis.broker.chain import build_chain, service_handler
 from leis.broker.config import BrokerConfig
@@ -220,7 +221,9 @@ async def start_broker(
     provider = provider or tracer_provider("leis-broker", store_path=config.home.traces_db)
     metrics = Metrics("leis-broker")
     client_tracer = provider.get_tracer("leis.client")
-    audit_log = audit_log or await open_audit_log(config.resolved_audit_url)
+    audit_log = audit_log or await open_audit_log(
+        config.resolved_audit_url, sqlite_bounds=load_audit_settings(config.home).sqlite_bounds
+    )
     registry = RegistryHolder(
         config.registry_path,
         on_change=_registry_change_hook(audit_log),

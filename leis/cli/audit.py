@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ async def _open(
         witness_file=_witness_path(args, settings, url),
         # verify names a bad head as tampering instead of refusing to open (R-AUD-4).
         verify_keys=writable,
+        sqlite_bounds=settings.sqlite_bounds,
     )
 
 
@@ -97,12 +98,14 @@ def _when(text: str | None, now: datetime) -> int | None:
     return us_from_datetime(parse_since(text, now)) if text else None
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write ``data`` (bytes, or chunks written as they come) to ``path`` all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)
@@ -114,9 +117,35 @@ def _write_atomic(path: Path, data: bytes) -> None:
 # ---------------------------------------------------------------------- commands
 
 
+def _verify_run(args: argparse.Namespace, witness: Any) -> Callable[[Any, Any], Any]:
+    """The blocking verification ``verify`` asks for: whole log, one chain, from a checkpoint, a slice."""
+    from leis.audit.verify import verify_store
+
+    if args.max_events is not None and args.max_events <= 0:
+        raise ValueError("--max-events must be positive")
+    if args.from_checkpoint is not None and args.from_checkpoint <= 0:
+        raise ValueError("--from-checkpoint must be a positive checkpoint seq")
+
+    def run(store: Any, keys: Any) -> Any:
+        chain = args.chain or ""
+        start = None
+        if args.from_checkpoint is not None:
+            if not chain:
+                chains = store.chain_ids()
+                if len(chains) != 1:
+                    raise ValueError(f"--from-checkpoint needs --chain: the log has chains {chains}")
+                chain = chains[0]
+            start = (chain, args.from_checkpoint)
+        return verify_store(
+            store, keys, witness=witness, chain_id=chain, start=start, max_events=args.max_events
+        )
+
+    return run
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from leis.audit.log import open_store
-    from leis.audit.verify import verify_store
+    from leis.audit.verify import VerifyReport
     from leis.audit.witness import Witness
 
     async def main() -> int:
@@ -124,76 +153,93 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         url = _url(args, home, settings)
         witness_path = _witness_path(args, settings, url)
         witness = Witness(witness_path).read()
+        run = _verify_run(args, witness)
         started = time.perf_counter()
+        report: VerifyReport
         if args.public_key:
             # An outside auditor: the public key only; the key file is never opened.
             public = load_public_keys(Path(args.public_key))
-            store = await asyncio.to_thread(open_store, url, create=False)
+            store = await asyncio.to_thread(
+                lambda: open_store(url, create=False, sqlite_bounds=settings.sqlite_bounds)
+            )
             try:
-                report = await asyncio.to_thread(lambda: verify_store(store, public, witness=witness))
+                report = await asyncio.to_thread(run, store, public)
             finally:
                 await asyncio.to_thread(store.close)
         else:
             log = await _open(args)
             try:
-                report = await log.run(lambda: verify_store(log.store, log.keys, witness=witness))
+                report = await log.run(run, log.store, log.keys)
             finally:
                 await log.close()
         elapsed = time.perf_counter() - started
         rate = report.events_checked / elapsed if elapsed > 0 else 0.0
         if args.json:
             print(
-                json.dumps(
-                    {
-                        "intact": report.intact,
-                        "events_checked": report.events_checked,
-                        "content_authenticated": report.content_authenticated,
-                        "content_checked": report.content_checked,
-                        "witness": str(witness_path) if witness is not None else None,
-                        "checkpoints_checked": report.checkpoints_checked,
-                        "gaps_checked": report.gaps_checked,
-                        "problems": [p.__dict__ for p in report.problems],
-                        "chains": {
-                            c: {**s.__dict__, "unanchored": s.unanchored} for c, s in report.chains.items()
-                        },
-                    },
-                    indent=2,
-                )
+                json.dumps(_verify_json(report, str(witness_path) if witness is not None else None), indent=2)
             )
         for problem in report.problems:
             print(f"BROKEN: {problem.describe()}", file=sys.stderr)
         if not report.intact:
             return EXIT_BROKEN
         if not args.json:
-            print(
-                f"audit log intact: {report.events_checked} events in {len(report.chains)} chain(s), "
-                f"{report.checkpoints_checked} checkpoints, {report.gaps_checked} purge gaps "
-                f"({rate:,.0f} events/s)"
-            )
-            if report.content_checked:
-                legacy = (
-                    f" ({report.legacy_content} in the pre-upgrade format)" if report.legacy_content else ""
-                )
-                print(f"  content authenticated with the content key: {report.content_authenticated}{legacy}")
-            else:
-                print(
-                    "  public key only: content not authenticated (chain, signatures, gaps and witness are)"
-                )
-            if witness is not None:
-                print(f"  witness {witness_path}: checked")
-            else:
-                print(
-                    f"  no witness at {witness_path}: a tail cut together with its checkpoints would not show"
-                )
-            for chain, status in report.chains.items():
-                print(
-                    f"  chain {chain}: head seq {status.head_seq}, "
-                    f"signed up to seq {status.last_checkpoint_seq}"
-                    f" ({status.unanchored} after the last checkpoint)"
-                )
+            _print_verified(report, rate, witness is not None, witness_path)
         return 0
 
     return _run(main)
+
+
+def _verify_json(report: Any, witness: str | None) -> dict[str, Any]:
+    return {
+        "intact": report.intact,
+        "events_checked": report.events_checked,
+        "content_authenticated": report.content_authenticated,
+        "content_checked": report.content_checked,
+        "witness": witness,
+        "checkpoints_checked": report.checkpoints_checked,
+        "gaps_checked": report.gaps_checked,
+        "problems": [p.__dict__ for p in report.problems],
+        "resume_at": {"chain": report.resume_at[0], "checkpoint_seq": report.resume_at[1]}
+        if report.resume_at
+        else None,
+        "chains": {c: {**s.__dict__, "unanchored": s.unanchored} for c, s in report.chains.items()},
+    }
+
+
+def _print_verified(report: Any, rate: float, witnessed: bool, witness_path: Path) -> None:
+    print(
+        f"audit log intact: {report.events_checked} events in {len(report.chains)} chain(s), "
+        f"{report.checkpoints_checked} checkpoints, {report.gaps_checked} purge gaps "
+        f"({rate:,.0f} events/s)"
+    )
+    if report.content_checked:
+        legacy = f" ({report.legacy_content} in the pre-upgrade format)" if report.legacy_content else ""
+        print(f"  content authenticated with the content key: {report.content_authenticated}{legacy}")
+    else:
+        print("  public key only: content not authenticated (chain, signatures, gaps and witness are)")
+    if witnessed:
+        print(f"  witness {witness_path}: checked")
+    else:
+        print(f"  no witness at {witness_path}: a tail cut together with its checkpoints would not show")
+    for chain, status in report.chains.items():
+        since = (
+            f" from its signed checkpoint at seq {status.from_seq} (events before it not checked)"
+            if status.from_seq
+            else ""
+        )
+        print(
+            f"  chain {chain}{since}: head seq {status.head_seq}, "
+            f"signed up to seq {status.last_checkpoint_seq}"
+            f" ({status.unanchored} after the last checkpoint)"
+        )
+    if report.resume_at is not None:
+        chain, seq = report.resume_at
+        print(
+            f"  stopped after --max-events at a signed checkpoint: continue with --chain {chain} "
+            f"--from-checkpoint {seq} (chains after {chain} are not verified yet)"
+            if seq
+            else f"  stopped after --max-events: chain {chain} and the chains after it are not verified yet"
+        )
 
 
 def _cmd_public_key(args: argparse.Namespace) -> int:
@@ -279,7 +325,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from leis.audit.export import export_agency
+    from leis.audit.export import export_agency, stream_agency
 
     async def main() -> int:
         now = datetime.now(UTC)
@@ -287,25 +333,50 @@ def _cmd_export(args: argparse.Namespace) -> int:
         end = _when(args.until, now) or us_from_datetime(now) + 1
         log = await _open(args)
         try:
-            bundle, count = await log.run(
-                lambda: export_agency(
-                    log.store, log.keys, args.agency, start_us=start, end_us=end, created_us=now_us()
+            if args.format == "1":
+                bundle, count = await log.run(
+                    lambda: export_agency(
+                        log.store, log.keys, args.agency, start_us=start, end_us=end, created_us=now_us()
+                    )
                 )
-            )
+                _write_atomic(Path(args.output), bundle)
+            else:
+                counted = [0]
+
+                def write() -> Iterator[bytes]:
+                    chunks = stream_agency(
+                        log.store, log.keys, args.agency, start_us=start, end_us=end, created_us=now_us()
+                    )
+                    for chunk, events in chunks:
+                        counted[0] += events
+                        yield chunk
+
+                await log.run(_write_atomic, Path(args.output), write())
+                count = counted[0]
         finally:
             await log.close()
-        _write_atomic(Path(args.output), bundle)
         print(f"exported {count} events of agency {args.agency} to {args.output}")
         return 0
 
     return _run(main)
 
 
-def _cmd_verify_export(args: argparse.Namespace) -> int:
-    from leis.audit.export import verify_export
+def _check_export(path: Path, trusted: dict[str, Any] | None) -> Any:
+    """Check an export file; a streamed (format 2) file is read a line at a time."""
+    from leis.audit.export import is_stream_export, verify_export, verify_export_lines
 
+    with path.open("rb") as handle:
+        if is_stream_export(handle.readline()):
+            handle.seek(0)
+            return verify_export_lines(handle, trusted)
+        handle.seek(0)
+        return verify_export(handle.read(), trusted)
+
+
+def _cmd_verify_export(args: argparse.Namespace) -> int:
     try:
-        data = Path(args.file).read_bytes()
+        with Path(args.file).open("rb"):
+            pass
     except OSError as exc:
         print(f"leis audit: {args.file}: cannot read ({exc.strerror})", file=sys.stderr)
         return EXIT_ERROR
@@ -338,7 +409,7 @@ def _cmd_verify_export(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    check = verify_export(data, trusted or None)
+    check = _check_export(Path(args.file), trusted or None)
     if check.ok and pinned and check.key_id != pinned:
         print(
             f"EXPORT INVALID: {args.file}: signed by key {check.key_id}, not the pinned key {pinned}",
@@ -440,15 +511,7 @@ def register_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         parser.set_defaults(handler=handler)
         return parser
 
-    verify = add("verify", _cmd_verify, "verify every hash chain, checkpoint and purge gap")
-    verify.add_argument(
-        "--witness", help="witness file (default: audit.toml witness, else beside the log / in $LEIS_HOME)"
-    )
-    verify.add_argument(
-        "--public-key",
-        help="verify with this signing public key only (PEM from `leis audit public-key`); no secret is read",
-    )
-    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    _verify_arguments(add("verify", _cmd_verify, "verify every hash chain, checkpoint and purge gap"))
 
     purge = add("purge", _cmd_purge, "remove expired events not under legal hold (owner connection)")
     purge.add_argument("--retention-days", type=int, help="override audit.toml retention_days")
@@ -472,6 +535,12 @@ def register_audit(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     export.add_argument("--since", help="start (default: everything)")
     export.add_argument("--until", help="end (default now)")
     export.add_argument("-o", "--output", required=True, help="export file to write")
+    export.add_argument(
+        "--format",
+        choices=["1", "2"],
+        default="2",
+        help="2 (default): JSON Lines, written a page at a time; 1: one JSON document built in memory",
+    )
 
     check = sub.add_parser("verify-export", help="check a signed export file")
     check.add_argument("file", help="export file")
@@ -505,3 +574,28 @@ def _event_types() -> list[str]:
     from leis.audit.model import EventType
 
     return [e.value for e in EventType]
+
+
+def _verify_arguments(verify: argparse.ArgumentParser) -> None:
+    verify.add_argument(
+        "--witness", help="witness file (default: audit.toml witness, else beside the log / in $LEIS_HOME)"
+    )
+    verify.add_argument(
+        "--public-key",
+        help="verify with this signing public key only (PEM from `leis audit public-key`); no secret is read",
+    )
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
+    verify.add_argument("--chain", help="verify this chain only")
+    verify.add_argument(
+        "--from-checkpoint",
+        type=int,
+        metavar="SEQ",
+        help="start at the chain's signed checkpoint at SEQ (needs --chain when the log has several): "
+        "its signature, its event and everything after are checked; a tamper before it is not",
+    )
+    verify.add_argument(
+        "--max-events",
+        type=int,
+        metavar="N",
+        help="stop at the first signed checkpoint after N events and print where to resume",
+    )

@@ -393,20 +393,81 @@ Global___GetEventResponse: _TypeAlias = GetEventResponse  # noqa: Y015
 
 @_typing.final
 class VerifyLogRequest(_message.Message):
-    """Request for AuditService.VerifyLog."""
+    """Request for AuditService.VerifyLog. All fields are optional: an empty
+    request verifies every chain from its start.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    CHAIN_ID_FIELD_NUMBER: _builtins.int
+    FROM_CHECKPOINT_SEQ_FIELD_NUMBER: _builtins.int
+    MAX_EVENTS_FIELD_NUMBER: _builtins.int
+    RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    chain_id: _builtins.str
+    """Optional. Verify this chain only."""
+    from_checkpoint_seq: _builtins.int
+    """Optional; needs `chain_id`. Start at this signed checkpoint of the chain
+    (its signature is checked; events up to it are not).
+    """
+    max_events: _builtins.int
+    """Optional. Events to check in this call before stopping at the next signed
+    checkpoint, 1-10,000,000; 0 means no limit (the whole log).
+    """
+    resume_token: _builtins.str
+    """Optional. `next_resume_token` of a previous call with the same `chain_id`."""
     def __init__(
         self,
+        *,
+        chain_id: _builtins.str = ...,
+        from_checkpoint_seq: _builtins.int = ...,
+        max_events: _builtins.int = ...,
+        resume_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "from_checkpoint_seq", b"from_checkpoint_seq", "max_events", b"max_events", "resume_token", b"resume_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyLogRequest: _TypeAlias = VerifyLogRequest  # noqa: Y015
+
+@_typing.final
+class VerifiedChain(_message.Message):
+    """How far one chain was verified."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHAIN_ID_FIELD_NUMBER: _builtins.int
+    FROM_SEQ_FIELD_NUMBER: _builtins.int
+    HEAD_SEQ_FIELD_NUMBER: _builtins.int
+    LAST_CHECKPOINT_SEQ_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    chain_id: _builtins.str
+    """The chain."""
+    from_seq: _builtins.int
+    """The signed checkpoint the run started from; 0 for the chain's start."""
+    head_seq: _builtins.int
+    """The last event checked."""
+    last_checkpoint_seq: _builtins.int
+    """The last signed checkpoint (or purge gap) passed."""
+    events: _builtins.int
+    """Events checked in this chain."""
+    def __init__(
+        self,
+        *,
+        chain_id: _builtins.str = ...,
+        from_seq: _builtins.int = ...,
+        head_seq: _builtins.int = ...,
+        last_checkpoint_seq: _builtins.int = ...,
+        events: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chain_id", b"chain_id", "events", b"events", "from_seq", b"from_seq", "head_seq", b"head_seq", "last_checkpoint_seq", b"last_checkpoint_seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifiedChain: _TypeAlias = VerifiedChain  # noqa: Y015
 
 @_typing.final
 class VerifyLogResponse(_message.Message):
@@ -420,6 +481,8 @@ class VerifyLogResponse(_message.Message):
     BROKEN_CHAIN_ID_FIELD_NUMBER: _builtins.int
     BROKEN_SEQ_FIELD_NUMBER: _builtins.int
     PROBLEM_FIELD_NUMBER: _builtins.int
+    NEXT_RESUME_TOKEN_FIELD_NUMBER: _builtins.int
+    CHAINS_FIELD_NUMBER: _builtins.int
     intact: _builtins.bool
     """True when every chain and checkpoint verifies."""
     events_checked: _builtins.int
@@ -432,6 +495,14 @@ class VerifyLogResponse(_message.Message):
     """When not intact: the sequence number of the first broken event."""
     problem: _builtins.str
     """When not intact: what is wrong, e.g. "hash mismatch"."""
+    next_resume_token: _builtins.str
+    """Set when this call stopped at its event budget with the log intact so
+    far: pass it as `resume_token` to continue from that signed checkpoint.
+    """
+    @_builtins.property
+    def chains(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerifiedChain]:
+        """The chains this call verified, and how far."""
+
     def __init__(
         self,
         *,
@@ -441,10 +512,12 @@ class VerifyLogResponse(_message.Message):
         broken_chain_id: _builtins.str = ...,
         broken_seq: _builtins.int = ...,
         problem: _builtins.str = ...,
+        next_resume_token: _builtins.str = ...,
+        chains: _abc.Iterable[Global___VerifiedChain] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_chain_id", b"broken_chain_id", "broken_seq", b"broken_seq", "checkpoints_checked", b"checkpoints_checked", "events_checked", b"events_checked", "intact", b"intact", "problem", b"problem"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["broken_chain_id", b"broken_chain_id", "broken_seq", b"broken_seq", "chains", b"chains", "checkpoints_checked", b"checkpoints_checked", "events_checked", b"events_checked", "intact", b"intact", "next_resume_token", b"next_resume_token", "problem", b"problem"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -511,6 +584,74 @@ class ExportAgencyEventsResponse(_message.Message):
 Global___ExportAgencyEventsResponse: _TypeAlias = ExportAgencyEventsResponse  # noqa: Y015
 
 @_typing.final
+class StreamAgencyEventsRequest(_message.Message):
+    """Request for AuditService.StreamAgencyEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENCY_ID_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    agency_id: _builtins.str
+    """Required. The agency whose events to export."""
+    page_size: _builtins.int
+    """Optional. Events per message, 1-1000; 0 means 500."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Optional. Earliest event time, inclusive."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """Optional. Latest event time, exclusive; default now."""
+
+    def __init__(
+        self,
+        *,
+        agency_id: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "end_time", b"end_time", "page_size", b"page_size", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamAgencyEventsRequest: _TypeAlias = StreamAgencyEventsRequest  # noqa: Y015
+
+@_typing.final
+class StreamAgencyEventsResponse(_message.Message):
+    """One message of AuditService.StreamAgencyEvents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    PAGE_EVENT_COUNT_FIELD_NUMBER: _builtins.int
+    EVENT_COUNT_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    """The next bytes of the export file."""
+    page_event_count: _builtins.int
+    """Events in this message."""
+    event_count: _builtins.int
+    """On the last message only: events in the whole export."""
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+        page_event_count: _builtins.int = ...,
+        event_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "event_count", b"event_count", "page_event_count", b"page_event_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StreamAgencyEventsResponse: _TypeAlias = StreamAgencyEventsResponse  # noqa: Y015
+
+@_typing.final
 class GetReviewReportRequest(_message.Message):
     """Request for AuditService.GetReviewReport."""
 
@@ -518,6 +659,12 @@ class GetReviewReportRequest(_message.Message):
 
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Optional. Agencies per page, 1-1000; 0 means 100."""
+    page_token: _builtins.str
+    """Optional. `next_page_token` of a previous call with the same period."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Required. Start of the review period, inclusive."""
@@ -531,10 +678,12 @@ class GetReviewReportRequest(_message.Message):
         *,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "page_size", b"page_size", "page_token", b"page_token", "start_time", b"start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -548,21 +697,25 @@ class GetReviewReportResponse(_message.Message):
 
     REPORT_JSON_FIELD_NUMBER: _builtins.int
     REPORT_TEXT_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     report_json: _builtins.str
     """The report as JSON (per agency and user: volumes, off-hours use,
     refusals, no-hit streaks, rate-limit hits, outliers).
     """
     report_text: _builtins.str
     """The report as readable text."""
+    next_page_token: _builtins.str
+    """Token for the next page of agencies; empty on the last page."""
     def __init__(
         self,
         *,
         report_json: _builtins.str = ...,
         report_text: _builtins.str = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_json", b"report_json", "report_text", b"report_text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "report_json", b"report_json", "report_text", b"report_text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -58,6 +58,11 @@ class AuditServiceStub:
                 request_serializer=leis_dot_v1_dot_audit__service__pb2.ExportAgencyEventsRequest.SerializeToString,
                 response_deserializer=leis_dot_v1_dot_audit__service__pb2.ExportAgencyEventsResponse.FromString,
                 _registered_method=True)
+        self.StreamAgencyEvents = channel.unary_stream(
+                '/leis.v1.AuditService/StreamAgencyEvents',
+                request_serializer=leis_dot_v1_dot_audit__service__pb2.StreamAgencyEventsRequest.SerializeToString,
+                response_deserializer=leis_dot_v1_dot_audit__service__pb2.StreamAgencyEventsResponse.FromString,
+                _registered_method=True)
         self.GetReviewReport = channel.unary_unary(
                 '/leis.v1.AuditService/GetReviewReport',
                 request_serializer=leis_dot_v1_dot_audit__service__pb2.GetReviewReportRequest.SerializeToString,
@@ -97,29 +102,63 @@ class AuditServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def VerifyLog(self, request, context):
-        """Verifies the hash chain(s) and signed checkpoints (R-AUD-4).
+        """Verifies the hash chain(s) and signed checkpoints (R-AUD-4), in bounded
+        memory: events are read a page at a time. With `max_events` a call checks
+        about that many events and stops at the next signed checkpoint; the
+        response's `next_resume_token` continues from there (without it, the whole
+        log is checked in one call, as before). A run may also start at a signed
+        checkpoint (`chain_id` + `from_checkpoint_seq`): the checkpoint's signature
+        is checked and everything after it, but nothing before it; a tamper before
+        the checkpoint is out of scope for such a run (a full run finds it).
 
-        Status codes: OK (see `intact`); UNAUTHENTICATED; PERMISSION_DENIED;
-        UNAVAILABLE.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ExportAgencyEvents(self, request, context):
-        """Exports one agency's own events as a signed bundle (R-AUD-6).
-
-        Status codes: OK; INVALID_ARGUMENT (unknown agency or bad time range);
+        Status codes: OK (see `intact`); INVALID_ARGUMENT (BAD_PAGE_SIZE for
+        `max_events`, BAD_PAGE_TOKEN / PAGE_TOKEN_FILTER_MISMATCH for the resume
+        token, BAD_FILTER for `from_checkpoint_seq` without `chain_id`); NOT_FOUND
+        (CHECKPOINT_NOT_FOUND: no checkpoint at `from_checkpoint_seq`);
         UNAUTHENTICATED; PERMISSION_DENIED; UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def GetReviewReport(self, request, context):
-        """Produces the weekly review of unusual use per agency and user (R-AUD-6).
+    def ExportAgencyEvents(self, request, context):
+        """Exports one agency's own events as a signed bundle (R-AUD-6), in one
+        reply: for small exports only. Above 10,000 events it refuses; use
+        StreamAgencyEvents, which has no such limit.
 
-        Status codes: OK; INVALID_ARGUMENT (bad time range); UNAUTHENTICATED;
+        Status codes: OK; INVALID_ARGUMENT (unknown agency or bad time range);
+        FAILED_PRECONDITION (EXPORT_TOO_LARGE); UNAUTHENTICATED;
+        PERMISSION_DENIED; UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamAgencyEvents(self, request, context):
+        """Streams one agency's own events as a signed export file (R-AUD-6), one
+        page of events per message: the concatenated `data` of all messages is the
+        file (format leis-audit-export/2, JSON Lines), checkable with `leis audit
+        verify-export`. The broker holds one page at a time, whatever the size of
+        the export; the last message carries the signed trailer and `event_count`.
+        A stream that ends early (error, cancel) leaves a file without its trailer,
+        which does not verify.
+
+        Status codes: OK; INVALID_ARGUMENT (unknown agency, bad time range,
+        BAD_PAGE_SIZE); UNAUTHENTICATED; PERMISSION_DENIED; UNAVAILABLE (store
+        unreachable or no signing key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReviewReport(self, request, context):
+        """Produces the weekly review of unusual use per agency and user (R-AUD-6),
+        a page of agencies at a time (AIP-158): one pass over the period holding
+        tallies for the page's agencies only, so memory does not grow with the
+        number of events. Event totals and content reads cover every agency.
+
+        Status codes: OK; INVALID_ARGUMENT (bad time range, BAD_PAGE_SIZE,
+        BAD_PAGE_TOKEN, PAGE_TOKEN_FILTER_MISMATCH); UNAUTHENTICATED;
         PERMISSION_DENIED; UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -148,6 +187,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ExportAgencyEvents,
                     request_deserializer=leis_dot_v1_dot_audit__service__pb2.ExportAgencyEventsRequest.FromString,
                     response_serializer=leis_dot_v1_dot_audit__service__pb2.ExportAgencyEventsResponse.SerializeToString,
+            ),
+            'StreamAgencyEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamAgencyEvents,
+                    request_deserializer=leis_dot_v1_dot_audit__service__pb2.StreamAgencyEventsRequest.FromString,
+                    response_serializer=leis_dot_v1_dot_audit__service__pb2.StreamAgencyEventsResponse.SerializeToString,
             ),
             'GetReviewReport': grpc.unary_unary_rpc_method_handler(
                     servicer.GetReviewReport,
@@ -267,6 +311,33 @@ class AuditService:
             '/leis.v1.AuditService/ExportAgencyEvents',
             leis_dot_v1_dot_audit__service__pb2.ExportAgencyEventsRequest.SerializeToString,
             leis_dot_v1_dot_audit__service__pb2.ExportAgencyEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamAgencyEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/leis.v1.AuditService/StreamAgencyEvents',
+            leis_dot_v1_dot_audit__service__pb2.StreamAgencyEventsRequest.SerializeToString,
+            leis_dot_v1_dot_audit__service__pb2.StreamAgencyEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

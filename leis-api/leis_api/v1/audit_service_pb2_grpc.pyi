@@ -54,21 +54,51 @@ class AuditServiceStub:
     read could not be audited); FAILED_PRECONDITION (content key unavailable).
     """
     VerifyLog: _grpc.UnaryUnaryMultiCallable[_audit_service_pb2.VerifyLogRequest, _audit_service_pb2.VerifyLogResponse]
-    """Verifies the hash chain(s) and signed checkpoints (R-AUD-4).
+    """Verifies the hash chain(s) and signed checkpoints (R-AUD-4), in bounded
+    memory: events are read a page at a time. With `max_events` a call checks
+    about that many events and stops at the next signed checkpoint; the
+    response's `next_resume_token` continues from there (without it, the whole
+    log is checked in one call, as before). A run may also start at a signed
+    checkpoint (`chain_id` + `from_checkpoint_seq`): the checkpoint's signature
+    is checked and everything after it, but nothing before it; a tamper before
+    the checkpoint is out of scope for such a run (a full run finds it).
 
-    Status codes: OK (see `intact`); UNAUTHENTICATED; PERMISSION_DENIED;
-    UNAVAILABLE.
-    """
-    ExportAgencyEvents: _grpc.UnaryUnaryMultiCallable[_audit_service_pb2.ExportAgencyEventsRequest, _audit_service_pb2.ExportAgencyEventsResponse]
-    """Exports one agency's own events as a signed bundle (R-AUD-6).
-
-    Status codes: OK; INVALID_ARGUMENT (unknown agency or bad time range);
+    Status codes: OK (see `intact`); INVALID_ARGUMENT (BAD_PAGE_SIZE for
+    `max_events`, BAD_PAGE_TOKEN / PAGE_TOKEN_FILTER_MISMATCH for the resume
+    token, BAD_FILTER for `from_checkpoint_seq` without `chain_id`); NOT_FOUND
+    (CHECKPOINT_NOT_FOUND: no checkpoint at `from_checkpoint_seq`);
     UNAUTHENTICATED; PERMISSION_DENIED; UNAVAILABLE.
     """
-    GetReviewReport: _grpc.UnaryUnaryMultiCallable[_audit_service_pb2.GetReviewReportRequest, _audit_service_pb2.GetReviewReportResponse]
-    """Produces the weekly review of unusual use per agency and user (R-AUD-6).
+    ExportAgencyEvents: _grpc.UnaryUnaryMultiCallable[_audit_service_pb2.ExportAgencyEventsRequest, _audit_service_pb2.ExportAgencyEventsResponse]
+    """Exports one agency's own events as a signed bundle (R-AUD-6), in one
+    reply: for small exports only. Above 10,000 events it refuses; use
+    StreamAgencyEvents, which has no such limit.
 
-    Status codes: OK; INVALID_ARGUMENT (bad time range); UNAUTHENTICATED;
+    Status codes: OK; INVALID_ARGUMENT (unknown agency or bad time range);
+    FAILED_PRECONDITION (EXPORT_TOO_LARGE); UNAUTHENTICATED;
+    PERMISSION_DENIED; UNAVAILABLE.
+    """
+    StreamAgencyEvents: _grpc.UnaryStreamMultiCallable[_audit_service_pb2.StreamAgencyEventsRequest, _audit_service_pb2.StreamAgencyEventsResponse]
+    """Streams one agency's own events as a signed export file (R-AUD-6), one
+    page of events per message: the concatenated `data` of all messages is the
+    file (format leis-audit-export/2, JSON Lines), checkable with `leis audit
+    verify-export`. The broker holds one page at a time, whatever the size of
+    the export; the last message carries the signed trailer and `event_count`.
+    A stream that ends early (error, cancel) leaves a file without its trailer,
+    which does not verify.
+
+    Status codes: OK; INVALID_ARGUMENT (unknown agency, bad time range,
+    BAD_PAGE_SIZE); UNAUTHENTICATED; PERMISSION_DENIED; UNAVAILABLE (store
+    unreachable or no signing key).
+    """
+    GetReviewReport: _grpc.UnaryUnaryMultiCallable[_audit_service_pb2.GetReviewReportRequest, _audit_service_pb2.GetReviewReportResponse]
+    """Produces the weekly review of unusual use per agency and user (R-AUD-6),
+    a page of agencies at a time (AIP-158): one pass over the period holding
+    tallies for the page's agencies only, so memory does not grow with the
+    number of events. Event totals and content reads cover every agency.
+
+    Status codes: OK; INVALID_ARGUMENT (bad time range, BAD_PAGE_SIZE,
+    BAD_PAGE_TOKEN, PAGE_TOKEN_FILTER_MISMATCH); UNAUTHENTICATED;
     PERMISSION_DENIED; UNAVAILABLE.
     """
 
@@ -98,21 +128,51 @@ class AuditServiceAsyncStub(AuditServiceStub):
     read could not be audited); FAILED_PRECONDITION (content key unavailable).
     """
     VerifyLog: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.VerifyLogRequest, _audit_service_pb2.VerifyLogResponse]  # type: ignore[assignment]
-    """Verifies the hash chain(s) and signed checkpoints (R-AUD-4).
+    """Verifies the hash chain(s) and signed checkpoints (R-AUD-4), in bounded
+    memory: events are read a page at a time. With `max_events` a call checks
+    about that many events and stops at the next signed checkpoint; the
+    response's `next_resume_token` continues from there (without it, the whole
+    log is checked in one call, as before). A run may also start at a signed
+    checkpoint (`chain_id` + `from_checkpoint_seq`): the checkpoint's signature
+    is checked and everything after it, but nothing before it; a tamper before
+    the checkpoint is out of scope for such a run (a full run finds it).
 
-    Status codes: OK (see `intact`); UNAUTHENTICATED; PERMISSION_DENIED;
-    UNAVAILABLE.
-    """
-    ExportAgencyEvents: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.ExportAgencyEventsRequest, _audit_service_pb2.ExportAgencyEventsResponse]  # type: ignore[assignment]
-    """Exports one agency's own events as a signed bundle (R-AUD-6).
-
-    Status codes: OK; INVALID_ARGUMENT (unknown agency or bad time range);
+    Status codes: OK (see `intact`); INVALID_ARGUMENT (BAD_PAGE_SIZE for
+    `max_events`, BAD_PAGE_TOKEN / PAGE_TOKEN_FILTER_MISMATCH for the resume
+    token, BAD_FILTER for `from_checkpoint_seq` without `chain_id`); NOT_FOUND
+    (CHECKPOINT_NOT_FOUND: no checkpoint at `from_checkpoint_seq`);
     UNAUTHENTICATED; PERMISSION_DENIED; UNAVAILABLE.
     """
-    GetReviewReport: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.GetReviewReportRequest, _audit_service_pb2.GetReviewReportResponse]  # type: ignore[assignment]
-    """Produces the weekly review of unusual use per agency and user (R-AUD-6).
+    ExportAgencyEvents: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.ExportAgencyEventsRequest, _audit_service_pb2.ExportAgencyEventsResponse]  # type: ignore[assignment]
+    """Exports one agency's own events as a signed bundle (R-AUD-6), in one
+    reply: for small exports only. Above 10,000 events it refuses; use
+    StreamAgencyEvents, which has no such limit.
 
-    Status codes: OK; INVALID_ARGUMENT (bad time range); UNAUTHENTICATED;
+    Status codes: OK; INVALID_ARGUMENT (unknown agency or bad time range);
+    FAILED_PRECONDITION (EXPORT_TOO_LARGE); UNAUTHENTICATED;
+    PERMISSION_DENIED; UNAVAILABLE.
+    """
+    StreamAgencyEvents: _aio.UnaryStreamMultiCallable[_audit_service_pb2.StreamAgencyEventsRequest, _audit_service_pb2.StreamAgencyEventsResponse]  # type: ignore[assignment]
+    """Streams one agency's own events as a signed export file (R-AUD-6), one
+    page of events per message: the concatenated `data` of all messages is the
+    file (format leis-audit-export/2, JSON Lines), checkable with `leis audit
+    verify-export`. The broker holds one page at a time, whatever the size of
+    the export; the last message carries the signed trailer and `event_count`.
+    A stream that ends early (error, cancel) leaves a file without its trailer,
+    which does not verify.
+
+    Status codes: OK; INVALID_ARGUMENT (unknown agency, bad time range,
+    BAD_PAGE_SIZE); UNAUTHENTICATED; PERMISSION_DENIED; UNAVAILABLE (store
+    unreachable or no signing key).
+    """
+    GetReviewReport: _aio.UnaryUnaryMultiCallable[_audit_service_pb2.GetReviewReportRequest, _audit_service_pb2.GetReviewReportResponse]  # type: ignore[assignment]
+    """Produces the weekly review of unusual use per agency and user (R-AUD-6),
+    a page of agencies at a time (AIP-158): one pass over the period holding
+    tallies for the page's agencies only, so memory does not grow with the
+    number of events. Event totals and content reads cover every agency.
+
+    Status codes: OK; INVALID_ARGUMENT (bad time range, BAD_PAGE_SIZE,
+    BAD_PAGE_TOKEN, PAGE_TOKEN_FILTER_MISMATCH); UNAUTHENTICATED;
     PERMISSION_DENIED; UNAVAILABLE.
     """
 
@@ -157,10 +217,20 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_service_pb2.VerifyLogRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_service_pb2.VerifyLogResponse, _abc.Awaitable[_audit_service_pb2.VerifyLogResponse]]:
-        """Verifies the hash chain(s) and signed checkpoints (R-AUD-4).
+        """Verifies the hash chain(s) and signed checkpoints (R-AUD-4), in bounded
+        memory: events are read a page at a time. With `max_events` a call checks
+        about that many events and stops at the next signed checkpoint; the
+        response's `next_resume_token` continues from there (without it, the whole
+        log is checked in one call, as before). A run may also start at a signed
+        checkpoint (`chain_id` + `from_checkpoint_seq`): the checkpoint's signature
+        is checked and everything after it, but nothing before it; a tamper before
+        the checkpoint is out of scope for such a run (a full run finds it).
 
-        Status codes: OK (see `intact`); UNAUTHENTICATED; PERMISSION_DENIED;
-        UNAVAILABLE.
+        Status codes: OK (see `intact`); INVALID_ARGUMENT (BAD_PAGE_SIZE for
+        `max_events`, BAD_PAGE_TOKEN / PAGE_TOKEN_FILTER_MISMATCH for the resume
+        token, BAD_FILTER for `from_checkpoint_seq` without `chain_id`); NOT_FOUND
+        (CHECKPOINT_NOT_FOUND: no checkpoint at `from_checkpoint_seq`);
+        UNAUTHENTICATED; PERMISSION_DENIED; UNAVAILABLE.
         """
 
     @_abc_1.abstractmethod
@@ -169,10 +239,32 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_service_pb2.ExportAgencyEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_service_pb2.ExportAgencyEventsResponse, _abc.Awaitable[_audit_service_pb2.ExportAgencyEventsResponse]]:
-        """Exports one agency's own events as a signed bundle (R-AUD-6).
+        """Exports one agency's own events as a signed bundle (R-AUD-6), in one
+        reply: for small exports only. Above 10,000 events it refuses; use
+        StreamAgencyEvents, which has no such limit.
 
         Status codes: OK; INVALID_ARGUMENT (unknown agency or bad time range);
-        UNAUTHENTICATED; PERMISSION_DENIED; UNAVAILABLE.
+        FAILED_PRECONDITION (EXPORT_TOO_LARGE); UNAUTHENTICATED;
+        PERMISSION_DENIED; UNAVAILABLE.
+        """
+
+    @_abc_1.abstractmethod
+    def StreamAgencyEvents(
+        self,
+        request: _audit_service_pb2.StreamAgencyEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_audit_service_pb2.StreamAgencyEventsResponse], _abc.AsyncIterator[_audit_service_pb2.StreamAgencyEventsResponse]]:
+        """Streams one agency's own events as a signed export file (R-AUD-6), one
+        page of events per message: the concatenated `data` of all messages is the
+        file (format leis-audit-export/2, JSON Lines), checkable with `leis audit
+        verify-export`. The broker holds one page at a time, whatever the size of
+        the export; the last message carries the signed trailer and `event_count`.
+        A stream that ends early (error, cancel) leaves a file without its trailer,
+        which does not verify.
+
+        Status codes: OK; INVALID_ARGUMENT (unknown agency, bad time range,
+        BAD_PAGE_SIZE); UNAUTHENTICATED; PERMISSION_DENIED; UNAVAILABLE (store
+        unreachable or no signing key).
         """
 
     @_abc_1.abstractmethod
@@ -181,9 +273,13 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_service_pb2.GetReviewReportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_service_pb2.GetReviewReportResponse, _abc.Awaitable[_audit_service_pb2.GetReviewReportResponse]]:
-        """Produces the weekly review of unusual use per agency and user (R-AUD-6).
+        """Produces the weekly review of unusual use per agency and user (R-AUD-6),
+        a page of agencies at a time (AIP-158): one pass over the period holding
+        tallies for the page's agencies only, so memory does not grow with the
+        number of events. Event totals and content reads cover every agency.
 
-        Status codes: OK; INVALID_ARGUMENT (bad time range); UNAUTHENTICATED;
+        Status codes: OK; INVALID_ARGUMENT (bad time range, BAD_PAGE_SIZE,
+        BAD_PAGE_TOKEN, PAGE_TOKEN_FILTER_MISMATCH); UNAUTHENTICATED;
         PERMISSION_DENIED; UNAVAILABLE.
         """
 

@@ -172,6 +172,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """[INVALID_ARGUMENT] The request is larger than the policy limit (the field is named)."""
     ERROR_REASON_DEADLINE_EXCEEDED: _ErrorReason.ValueType  # 60
     """[DEADLINE_EXCEEDED] The caller's deadline passed before the sources could answer."""
+    ERROR_REASON_EXPORT_TOO_LARGE: _ErrorReason.ValueType  # 61
+    """--- Bounded auditor calls.
+
+    [FAILED_PRECONDITION] The export is too large for one reply: stream it (StreamAgencyEvents).
+    """
+    ERROR_REASON_CHECKPOINT_NOT_FOUND: _ErrorReason.ValueType  # 62
+    """[NOT_FOUND] The chain has no checkpoint at the sequence number to resume verification from."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a LEIS call was refused or failed: the vocabulary of the
@@ -338,4 +345,11 @@ ERROR_REASON_REQUEST_TOO_LARGE: ErrorReason.ValueType  # 59
 """[INVALID_ARGUMENT] The request is larger than the policy limit (the field is named)."""
 ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason.ValueType  # 60
 """[DEADLINE_EXCEEDED] The caller's deadline passed before the sources could answer."""
+ERROR_REASON_EXPORT_TOO_LARGE: ErrorReason.ValueType  # 61
+"""--- Bounded auditor calls.
+
+[FAILED_PRECONDITION] The export is too large for one reply: stream it (StreamAgencyEvents).
+"""
+ERROR_REASON_CHECKPOINT_NOT_FOUND: ErrorReason.ValueType  # 62
+"""[NOT_FOUND] The chain has no checkpoint at the sequence number to resume verification from."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -48,3 +48,15 @@ def ended_by_client(context: Any) -> grpc.StatusCode:
     remaining = context.time_remaining()
     expired = remaining is not None and remaining <= _CLOCK_SLACK_SECONDS
     return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+
+
+async def call_next(method: Continuation, request: Any, context: Any) -> Any:
+    """Call the next stage and wait for the call to end. Behind another interceptor a server-streaming
+    handler is an async generator: its messages are written here, so every stage sees the whole call
+    (AuditService.StreamAgencyEvents writes with ``context.write`` and yields none)."""
+    result = method(request, context)
+    if inspect.isasyncgen(result):
+        async for message in result:
+            await context.write(message)
+        return None
+    return await result

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from leis.broker.chain._base import Continuation, bypasses_chain, passthrough
+from leis.broker.chain._base import Continuation, bypasses_chain, call_next, passthrough
 from leis.broker.context import PRINCIPAL
 from leis.registry.agreements import Agreement
 from leis.rules.ratelimit import ConcurrencyBudget, RateLimiter, RateSpec
@@ -46,4 +46,4 @@ class AdmissionInterceptor(AsyncServerInterceptor):
         agreement = PRINCIPAL.get().agreement
         self._limiter.take_agency(agreement.agency_id, agency_rate(agreement))
         with self._budget.admit(agreement.agency_id, agreement.max_concurrent_calls):
-            return await method(request, context)
+            return await call_next(method, request, context)

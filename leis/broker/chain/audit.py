@@ -30,6 +30,7 @@ from leis.broker.chain._base import (
     Continuation,
     add_trailing_metadata,
     bypasses_chain,
+    call_next,
     ended_by_client,
     passthrough,
 )
@@ -138,7 +139,7 @@ class AuditInterceptor(AsyncServerInterceptor):
             await self._durable(_closing(call, caller, claimed, received, ended))
 
         try:
-            response = await method(request, context)
+            response = await call_next(method, request, context)
             remaining = call.remaining()
             if remaining is not None and remaining < DELIVERY_MARGIN_SECONDS:
                 raise DeadlineExceeded(

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from leis.broker.chain._base import Continuation, bypasses_chain, passthrough
+from leis.broker.chain._base import Continuation, bypasses_chain, call_next, passthrough
 from leis.broker.context import CALLER, PRINCIPAL
 from leis.broker.identity import IdentityResolver
 from leis.common.errors import LeisError, abort
@@ -47,4 +47,4 @@ class IdentityInterceptor(AsyncServerInterceptor):
         if bypasses_chain(method_name):
             return await passthrough(method, request, context)
         PRINCIPAL.establish(self._resolver.authorize(CALLER.get(), method_name))
-        return await method(request, context)
+        return await call_next(method, request, context)

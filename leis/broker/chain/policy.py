@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 from grpc_interceptor.server import AsyncServerInterceptor
 
-from leis.broker.chain._base import Continuation, bypasses_chain, passthrough
+from leis.broker.chain._base import Continuation, bypasses_chain, call_next, passthrough
 from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
 from leis.rules.purpose import check_ori, check_purpose
@@ -57,4 +57,4 @@ class PolicyInterceptor(AsyncServerInterceptor):
         purpose = check_purpose(request.purpose, agreement.permitted_purposes)
         self._limiter.take_user(agreement.agency_id, query.user_id)
         AUTHORIZED.establish(Authorized(query, purpose))
-        return await method(request, context)
+        return await call_next(method, request, context)

@@ -27,6 +27,7 @@ from leis.broker.chain._base import (
     Continuation,
     add_trailing_metadata,
     bypasses_chain,
+    call_next,
     ended_by_client,
     passthrough,
 )
@@ -83,7 +84,7 @@ class TracingInterceptor(AsyncServerInterceptor):
                 span.set_attribute(RPC_SYSTEM, "grpc")
                 span.set_attribute(RPC_METHOD, method_name)
                 try:
-                    response = await method(request, context)
+                    response = await call_next(method, request, context)
                 except grpc.aio.AbortError:
                     raise
                 except asyncio.CancelledError:
