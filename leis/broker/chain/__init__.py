@@ -35,8 +35,8 @@ from leis.broker.chain.malformed import MalformedRequest, lenient_deserializer
 from leis.broker.chain.policy import PolicyInterceptor
 from leis.broker.chain.tracing import TracingInterceptor
 from leis.broker.identity import IdentityResolver
+from leis.broker.limits import Limits
 from leis.ops.metrics import Metrics, PeerObserver
-from leis.rules.ratelimit import ConcurrencyBudget, RateLimiter
 
 __all__ = ["MalformedRequest", "build_chain", "lenient_deserializer"]
 
@@ -47,8 +47,7 @@ def build_chain(
     metrics: Metrics,
     audit_log: AuditLog,
     identity: IdentityResolver,
-    limiter: RateLimiter,
-    budget: ConcurrencyBudget,
+    limits: Limits,
 ) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
     """The server interceptors, outermost first."""
     return [
@@ -56,6 +55,6 @@ def build_chain(
         TracingInterceptor(tracer, metrics),
         AuditInterceptor(audit_log, metrics, identity.identify),
         IdentityInterceptor(identity),
-        AdmissionInterceptor(limiter, budget),
-        PolicyInterceptor(limiter),
+        AdmissionInterceptor(limits),
+        PolicyInterceptor(limits),
     ]

@@ -17,9 +17,9 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from leis.broker.chain._base import Continuation, passthrough
 from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
+from leis.broker.limits import Limits
 from leis.common.errors import MALFORMED_REQUEST, FieldViolation, InvalidArgument
 from leis.rules.purpose import check_ori, check_purpose
-from leis.rules.ratelimit import RateLimiter
 from leis.rules.validation import validate_search
 
 SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
@@ -28,8 +28,8 @@ SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedS
 class PolicyInterceptor(AsyncServerInterceptor):
     """Validation, purpose and the per-user rate limit for search calls."""
 
-    def __init__(self, limiter: RateLimiter) -> None:
-        self._limiter = limiter
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
 
     async def intercept(
         self,
@@ -51,6 +51,6 @@ class PolicyInterceptor(AsyncServerInterceptor):
         # The asserted ORI is checked once its format is known to be valid (R-ID-3).
         check_ori(query.ori, agreement.permitted_oris)
         purpose = check_purpose(request.purpose, agreement.permitted_purposes)
-        self._limiter.take_user(agreement.agency_id, query.user_id)
+        await self._limits.take_user(agreement.agency_id, query.user_id)
         AUTHORIZED.establish(Authorized(query, purpose))
         return await method(request, context)
