@@ -281,7 +281,7 @@ class Deployment:
             leis_argv(*args), env=env, capture_output=True, text=True, timeout=60, check=False
         )
 
-    def stop(self) -> None:
+    def stop_haproxy(self) -> None:
         if self.haproxy is not None and self.haproxy.poll() is None:
             self.haproxy.terminate()
             try:
@@ -289,4 +289,7 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 self.haproxy.kill()
                 self.haproxy.wait()
+
+    def stop(self) -> None:
+        self.stop_haproxy()
         self.mesh.stop_all()

@@ -266,9 +266,11 @@ def test_sigkill_of_one_replica_under_load_loses_no_acknowledged_event(deploymen
     assert sum(errors.values()) == 0, errors
 
     rows = _rows(deployment)
-    queries = {row.event_id for row in rows if row.event_type == "QUERY_RECEIVED"}
+    queries = {row.event_id: row for row in rows if row.event_type == "QUERY_RECEIVED"}
     responses = {row.parent_event_id for row in rows if row.event_type == "RESPONSE_SENT"}
     missing = [r for r in received if r.audit_reference not in queries or r.audit_reference not in responses]
+    # Identity through the balancer: mTLS ends at the broker, which saw the partner's certificate.
+    assert {queries[r.audit_reference].agency_id for r in received} == {"ndex"}
     assert missing == [], f"{len(missing)} of {len(received)} acknowledged responses without audit events"
 
     store = open_store(deployment.db.owner_url, create=False)
