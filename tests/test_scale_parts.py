@@ -129,7 +129,7 @@ def _limits(db: SharedDb, lease_seconds: float = 10.0, per_user: RateSpec = GENE
 async def test_an_agency_concurrency_budget_holds_across_replicas(db: SharedDb) -> None:
     """Done when: two calls in flight on replica A fill the agency's budget of 2 for replica B too;
     a replica that dies holding a slot frees it when its lease ends."""
-    a, b = _limits(db), _limits(db, lease_seconds=1.0)
+    a, b = _limits(db), _limits(db)
     held = asyncio.Event()
     release = asyncio.Event()
 
@@ -154,10 +154,12 @@ async def test_an_agency_concurrency_budget_holds_across_replicas(db: SharedDb) 
         await asyncio.gather(first, second)
         async with b.admit("tdex"), b.admit("tdex"):
             pass
-        # Replica B "dies" holding both slots: no release, no renewal. The lease frees them.
-        dying = [b.admit("tdex"), b.admit("tdex")]
-        for context in dying:
-            await context.__aenter__()
+        # A replica dies holding both slots: its leases (1 s here) are left as they were, never
+        # renewed nor released. Until they end the agency is at its bound; then the slots free.
+        db.sql(
+            "UPDATE leis_slot SET holder = 'dead-replica', expires = extract(epoch FROM now()) + 1 "
+            "WHERE agency_id = 'tdex'"
+        )
         with pytest.raises(ResourceExhausted):
             async with a.admit("tdex"):
                 pass
@@ -272,3 +274,24 @@ def _is_running(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_workers_refused_at_start_stop_the_supervisor_in_one_line(
+    db: SharedDb, tmp_path: Path, pki_dir: Path, source_data: Path, seed_registry: str
+) -> None:
+    """Part 4 with part 1: no provisioned key set, so every worker refuses in one line and the
+    supervisor stops with status 2 instead of restarting them forever."""
+    deployment = Deployment.create(tmp_path, pki_dir, source_data, db)
+    try:
+        deployment.publish(seed_registry)
+        supervisor = deployment.add_replica("host1", seed_registry, workers=2)
+        supervisor.env["LEIS_AUDIT_KEY_FILE"] = str(tmp_path / "not-provisioned.key")
+        supervisor.start()
+        assert supervisor.popen is not None
+        assert supervisor.popen.wait(timeout=WAIT_SECONDS * 2) == 2
+        output = supervisor.output()
+        assert "operator-provisioned key set" in output
+        assert "refused to start (status 2); stopping every worker" in output
+        assert not (tmp_path / "not-provisioned.key").exists()
+    finally:
+        deployment.stop()

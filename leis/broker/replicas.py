@@ -25,7 +25,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -79,7 +79,6 @@ class Supervisor:
         env: Mapping[str, str],
         *,
         stop_timeout: float,
-        spawn: Callable[[Sequence[str], Mapping[str, str]], subprocess.Popen[bytes]] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -87,12 +86,11 @@ class Supervisor:
         self._count = workers
         self._env = dict(env)
         self._stop_timeout = stop_timeout
-        self._spawn = spawn or (lambda argv, env: subprocess.Popen(list(argv), env=dict(env)))  # noqa: S603
         self._stopping = threading.Event()
         self._workers: dict[int, _Worker] = {}
 
     def _start(self, index: int) -> subprocess.Popen[bytes]:
-        popen = self._spawn(self._argv, {**self._env, ENV_WORKER_INDEX: str(index)})
+        popen = subprocess.Popen(self._argv, env={**self._env, ENV_WORKER_INDEX: str(index)})  # noqa: S603
         log.info("worker %d started (pid %d)", index, popen.pid)
         return popen
 
@@ -119,10 +117,10 @@ class Supervisor:
             code = worker.popen.poll()
             if code is None:
                 continue
-            if code == START_REFUSED and not worker.ever_restarted:
+            young = time.monotonic() - worker.started < _YOUNG_SECONDS
+            if code == START_REFUSED and young and not worker.ever_restarted:
                 log.error("worker %d refused to start (status %d); stopping every worker", worker.index, code)
                 return code
-            young = time.monotonic() - worker.started < _YOUNG_SECONDS
             worker.failures = worker.failures + 1 if young else 1
             backoff = min(_MAX_BACKOFF_SECONDS, 0.25 * 2 ** (worker.failures - 1))
             log.error(
