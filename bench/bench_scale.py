@@ -111,15 +111,20 @@ def scenario(
     sources = [deployment.mesh.processes[s].pid for s in ("eid", "tecs", "photos")]
     brokers = [pid for name in names for pid in tree(deployment.mesh.processes[name].pid)]
     cpu_sources, cpu_brokers, started = cpu_seconds(sources), cpu_seconds(brokers), time.monotonic()
+    cpu_self = time.process_time()
     result = asyncio.run(run_load(label, port, deployment.pki_dir, subjects, args))
     elapsed = time.monotonic() - started
     source_share = (cpu_seconds(sources) - cpu_sources) / elapsed
     broker_share = (cpu_seconds(brokers) - cpu_brokers) / elapsed
+    client_share = (time.process_time() - cpu_self) / elapsed
     if balanced:
         deployment.stop_haproxy()
     for name in names:
         deployment.mesh.stop(name)
-    return f"{result.line()}   broker CPU {broker_share:4.2f} cores   sources CPU {source_share:4.2f} cores"
+    return (
+        f"{result.line()}\n{'':<29}CPU (cores): brokers {broker_share:4.2f}  sources {source_share:4.2f}  "
+        f"load generator {client_share:4.2f}  machine load {os.getloadavg()[0]:.1f}"
+    )
 
 
 def main() -> None:
