@@ -46,6 +46,7 @@ from leis.audit.chain import (
     encode_list,
     event_hash,
 )
+from leis.audit.claim import ChainClaim, claim_file, claim_postgres
 from leis.audit.crypto import ENV_KEY_FILE, AuditKeys, keys_from_env, load_key_file
 from leis.audit.errors import AuditConfigError, AuditStoreAnomaly, AuditUnavailable
 from leis.audit.model import AuditRecord, EventRow, StoredEvent, utc_from_us
@@ -58,6 +59,8 @@ FailureListener = Callable[[str, str], None]
 
 T = TypeVar("T")
 ENV_CHAIN_ID = "LEIS_AUDIT_CHAIN_ID"
+ENV_WORKER_INDEX = "LEIS_WORKER_INDEX"
+INSTANCE_FILE = "instance-id"
 CHAIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MAX_BATCH = 2000
 
@@ -67,13 +70,40 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-def default_chain_id() -> str:
-    """``$LEIS_AUDIT_CHAIN_ID``, else this host's name: one chain per broker instance."""
+def instance_id(root: Path) -> str:
+    """The instance id of the LEIS home at ``root``: 8 hex digits made on first use, then stable."""
+    path = root / INSTANCE_FILE
+    if not path.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        draft = root / f".{INSTANCE_FILE}.{uuid.uuid4().hex}"
+        draft.write_text(f"{uuid.uuid4().hex[:8]}\n", encoding="ascii")
+        with contextlib.suppress(FileExistsError):  # another worker made it first: its id wins
+            os.link(draft, path)
+        draft.unlink()
+    text = path.read_text(encoding="ascii", errors="replace").strip()
+    if not re.fullmatch(r"[0-9a-f]{8}", text):
+        raise AuditConfigError(f"{path}: not an instance id (8 hex digits); restore it or remove it")
+    return text
+
+
+def default_chain_id(root: Path | None = None) -> str:
+    """One chain per broker process, unique and stable without manual settings.
+
+    ``$LEIS_AUDIT_CHAIN_ID``, else ``<host>-<instance id of the LEIS home>`` (two brokers on one
+    host have two homes, hence two chains; a restarted broker resumes its own); a worker of
+    ``leis serve --workers N`` (``$LEIS_WORKER_INDEX``) adds ``-w<index>``.
+    """
+    worker = os.environ.get(ENV_WORKER_INDEX, "")
+    suffix = f"-w{worker}" if worker else ""
     configured = os.environ.get(ENV_CHAIN_ID, "")
     if configured:
-        return configured
+        return configured[: 64 - len(suffix)] + suffix
+    if root is None:
+        from leis.common.paths import LeisHome
+
+        root = LeisHome.from_env().root
     host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip("-._") or "broker"
-    return host[:64]
+    return f"{host[:40]}-{instance_id(root)}{suffix}"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -131,6 +161,7 @@ class AuditLog:
         checkpoint_every_seconds: float = 5.0,
         writable: bool = True,
         witness: Witness | None = None,
+        claim: ChainClaim | None = None,
     ) -> None:
         if not CHAIN_ID_RE.match(chain_id):
             raise AuditConfigError(f"chain id {chain_id!r}: 1-64 characters of A-Z a-z 0-9 . _ -")
@@ -147,6 +178,7 @@ class AuditLog:
         self._last_checkpoint = time.monotonic()
         self._thread: threading.Thread | None = None
         self.witness = witness
+        self._claim = claim
         self._failure: AuditStoreAnomaly | None = None
         self._listeners: list[FailureListener] = []
         self._own: Head | None = None
@@ -508,6 +540,8 @@ class AuditLog:
             self._queue.put(None)
             await asyncio.to_thread(self._thread.join)
         await asyncio.to_thread(self.store.close)
+        if self._claim is not None:
+            self._claim.release()
 
 
 # ---------------------------------------------------------------------- opening
@@ -568,8 +602,10 @@ def resolve_keys(
 ) -> AuditKeys:
     """The keys to use: explicit ones, else the environment over the key file.
 
-    A missing key file is created only for an empty log (first start); a log that
-    already holds events without its key is a configuration error.
+    A missing key file is created only for an empty SQLite log (first start); a log that
+    already holds events without its key is a configuration error. A shared (PostgreSQL) log
+    never gets a key made up: every replica must find the one key set the operator provisioned
+    (``leis audit init-key`` once, then the same file on every replica).
     """
     if keys is None and content_key is not None:
         keys = AuditKeys.from_raw(content_key, signing_key)
@@ -578,6 +614,13 @@ def resolve_keys(
         base = load_key_file(path) if path.exists() else None
         keys = keys_from_env(base)
         if keys is None:
+            if parse_target(target)[0] == "postgresql":
+                raise AuditConfigError(
+                    f"{path}: audit key file is missing; a shared PostgreSQL audit log needs the one "
+                    "operator-provisioned key set on every replica (create it once with "
+                    "`leis audit init-key` and install the same file everywhere, or set "
+                    "LEIS_AUDIT_KEY and LEIS_AUDIT_SIGNING_KEY)"
+                )
             if store.has_events():
                 raise AuditConfigError(
                     f"{path}: audit key file is missing and the log already holds events; "
@@ -669,9 +712,21 @@ async def open_audit_log(
     ``use_witness`` is false.
     """
 
+    chain = chain_id or default_chain_id()
+
+    def claimed() -> ChainClaim | None:
+        if not writable:
+            return None
+        if not CHAIN_ID_RE.match(chain):
+            raise AuditConfigError(f"chain id {chain!r}: 1-64 characters of A-Z a-z 0-9 . _ -")
+        kind, where = parse_target(target)
+        return claim_file(Path(where), chain) if kind == "sqlite" else claim_postgres(str(where), chain)
+
     def opened() -> AuditLog:
         store = open_store(target, create=create, sqlite_bounds=sqlite_bounds)
+        claim: ChainClaim | None = None
         try:
+            claim = claimed()
             resolved = resolve_keys(
                 store,
                 target,
@@ -684,16 +739,19 @@ async def open_audit_log(
             return AuditLog(
                 store,
                 resolved,
-                chain_id or default_chain_id(),
+                chain,
                 checkpoint_every_events=checkpoint_every_events,
                 checkpoint_every_seconds=checkpoint_every_seconds,
                 writable=writable,
                 witness=Witness(witness_file or default_witness_file(target))
                 if writable and use_witness
                 else None,
+                claim=claim,
             )
         except BaseException:
             store.close()
+            if claim is not None:
+                claim.release()
             raise
 
     try:

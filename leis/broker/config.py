@@ -113,6 +113,9 @@ class BrokerSettings(_Schema):
     grace_seconds: PositiveFloat = 5.0
     audit_url: str = ""
     registry_poll_seconds: PositiveFloat = 1.0
+    # "postgresql": the agreement registry published in the audit_url database (leis.shared), shared
+    # by every replica; "file" (the default): agreements.toml in the LEIS home.
+    registry_store: Literal["file", "postgresql"] = "file"
     outbound_deadline_ms: PositiveInt = 2000
     # Prometheus /metrics on 127.0.0.1; None (not expressible in the file) disables it, 0 picks a free port.
     metrics_port: Annotated[int, Field(ge=0)] | None = 9464

@@ -22,8 +22,9 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from grpc_reflection.v1alpha._async import ReflectionServicer
 from opentelemetry.sdk.trace import TracerProvider
 
-from leis.audit import AuditLog, AuditRecord, open_audit_log
+from leis.audit import AuditLog, AuditRecord, StoredEvent, open_audit_log
 from leis.audit.config import load_audit_settings
+from leis.audit.log import parse_target
 from leis.audit.service import AuditServicer
 from leis.broker.chain import build_chain, service_handler
 from leis.broker.config import BrokerConfig
@@ -32,6 +33,7 @@ from leis.broker.hub import InterceptorFactory, SourceHub
 from leis.broker.identity import IdentityResolver, RevocationHolder
 from leis.broker.lexs.client import LexsPartnerClient
 from leis.broker.lexs.server import LexsEndpoint, LexsServer, server_ssl_context, start_lexs_server
+from leis.broker.limits import Limits, LocalLimits
 from leis.broker.outbound import FederatedSearchService, OutboundConfig, PartnerChannels
 from leis.broker.query import QueryService
 from leis.common.tls import CA_CERT, channel_credentials
@@ -40,6 +42,9 @@ from leis.ops.metrics import Metrics, MetricsTls
 from leis.registry.agreements import Registry
 from leis.registry.reload import Refusal, RegistryHolder
 from leis.rules.ratelimit import ConcurrencyBudget, RateLimiter, RateSpec
+from leis.shared.limits import SharedLimits
+from leis.shared.pool import SharedStateUnavailable, check_shared_tables
+from leis.shared.registry import SharedRegistryHolder
 from leis_api.v1 import audit_service_pb2, federated_search_service_pb2, query_service_pb2
 
 log = logging.getLogger("leis.broker")
@@ -64,7 +69,7 @@ class Broker:
     port: int
     hub: SourceHub
     partners: PartnerChannels
-    registry: RegistryHolder
+    registry: RegistryHolder | SharedRegistryHolder
     audit_log: AuditLog
     health: health.aio.HealthServicer  # type: ignore[name-defined]
     tracer_provider: TracerProvider
@@ -73,6 +78,7 @@ class Broker:
     grace_seconds: float
     lexs: LexsServer | None = None
     lexs_partners: LexsPartnerClient | None = None
+    shared_limits: SharedLimits | None = None
 
     async def stop(self) -> None:
         """Graceful shutdown: refuse new calls, finish in-flight ones, then close."""
@@ -86,6 +92,8 @@ class Broker:
         await self.partners.close()
         if self.lexs_partners is not None:
             await self.lexs_partners.close()
+        if self.shared_limits is not None:
+            await self.shared_limits.close()
         await self.audit_log.close()
         self.tracer_provider.shutdown()
         self.metrics.shutdown()
@@ -137,30 +145,52 @@ def rate_limiter(config: BrokerConfig) -> RateLimiter:
     )
 
 
+def shared_limits(config: BrokerConfig, dsn: str) -> SharedLimits:
+    """Rate limits and agency concurrency budgets shared by every replica on ``dsn`` (``leis.shared``)."""
+    limits = config.rate_limits
+    admission = config.admission
+    return SharedLimits(
+        dsn,
+        per_user=RateSpec(rate_per_second=limits.user_per_minute / 60, burst=limits.user_burst),
+        per_agency=RateSpec(rate_per_second=limits.agency_per_minute / 60, burst=limits.agency_burst),
+        agency_concurrent_calls=admission.agency_concurrent_calls,
+        budget=ConcurrencyBudget(
+            total=config.max_concurrent_rpcs,
+            per_agency=config.max_concurrent_rpcs,
+            retry_after_seconds=admission.retry_after_seconds,
+        ),
+        retry_after_seconds=admission.retry_after_seconds,
+    )
+
+
+async def _record_registry_change(audit_log: AuditLog, old: Registry, new: Registry) -> StoredEvent:
+    changed = sorted(
+        {a.agency_id for a in new.agreements if old.get(a.agency_id) != a}
+        | {a.agency_id for a in old.agreements if new.get(a.agency_id) is None}
+    )
+    return await audit_log.append(
+        AuditRecord(
+            event_type="REGISTRY_CHANGED",
+            direction="INTERNAL",
+            method="registry.reload",
+            outcome="OK",
+            status_code="OK",
+            reason="REGISTRY_RELOADED",
+            source_systems=tuple(changed),
+            content={
+                "old_version": old.version,
+                "new_version": new.version,
+                "old_digest": old.digest,
+                "new_digest": new.digest,
+                "changed_agreements": changed,
+            },
+        )
+    )
+
+
 def _registry_change_hook(audit_log: AuditLog):  # type: ignore[no-untyped-def]
     async def record(old: Registry, new: Registry) -> None:
-        changed = sorted(
-            {a.agency_id for a in new.agreements if old.get(a.agency_id) != a}
-            | {a.agency_id for a in old.agreements if new.get(a.agency_id) is None}
-        )
-        await audit_log.append(
-            AuditRecord(
-                event_type="REGISTRY_CHANGED",
-                direction="INTERNAL",
-                method="registry.reload",
-                outcome="OK",
-                status_code="OK",
-                reason="REGISTRY_RELOADED",
-                source_systems=tuple(changed),
-                content={
-                    "old_version": old.version,
-                    "new_version": new.version,
-                    "old_digest": old.digest,
-                    "new_digest": new.digest,
-                    "changed_agreements": changed,
-                },
-            )
-        )
+        await _record_registry_change(audit_log, old, new)
 
     return record
 
@@ -212,8 +242,13 @@ async def start_broker(
     channels: Mapping[str, grpc.aio.Channel] | None = None,
     client_interceptors: InterceptorFactory = lambda name: (),
     provider: TracerProvider | None = None,
+    reuse_port: bool = False,
 ) -> Broker:
     """Start the broker on ``config.listen`` (port 0 picks a free port).
+
+    With an audit log in PostgreSQL, rate limits and agency concurrency budgets are held there
+    for every replica (``leis.shared``). ``reuse_port``: this process is one of several sharing
+    the port (``leis serve --workers``); otherwise a second broker on the port fails to bind.
 
     ``client_interceptors`` are added to every channel to a source or partner
     (tests count calls with them); CLIENT spans are created inline by the hub.
@@ -224,11 +259,9 @@ async def start_broker(
     audit_log = audit_log or await open_audit_log(
         config.resolved_audit_url, sqlite_bounds=load_audit_settings(config.home).sqlite_bounds
     )
-    registry = RegistryHolder(
-        config.registry_path,
-        on_change=_registry_change_hook(audit_log),
-        on_refusal=_registry_refusal_hook(audit_log),
-    )
+    kind, where = parse_target(config.resolved_audit_url)
+    shared_dsn = str(where) if kind == "postgresql" else None
+    registry = await _registry(config, audit_log, shared_dsn)
     revocations = RevocationHolder(config.pki_dir)
     broker_credentials = channel_credentials(config.pki_dir, "broker-client")
     hub = SourceHub(
@@ -241,13 +274,21 @@ async def start_broker(
     )
     partners = PartnerChannels(broker_credentials, client_interceptors, client_tracer)
     lexs_partners = LexsPartnerClient(config.pki_dir, client_tracer)
+    limits: Limits
+    if shared_dsn is not None:
+        await check_shared_tables(shared_dsn)
+        shared = shared_limits(config, shared_dsn)
+        shared.start()
+        limits = shared
+    else:
+        shared = None
+        limits = LocalLimits(rate_limiter(config), concurrency_budget(config, registry.current()))
     interceptors = build_chain(
         tracer=provider.get_tracer("leis.broker"),
         metrics=metrics,
         audit_log=audit_log,
         identity=IdentityResolver(registry.current, revocations.current),
-        limiter=rate_limiter(config),
-        budget=concurrency_budget(config, registry.current()),
+        limits=limits,
         max_request_bytes=config.max_request_bytes,
     )
     server = grpc.aio.server(
@@ -255,6 +296,7 @@ async def start_broker(
         options=[
             ("grpc.max_receive_message_length", TRANSPORT_LIMIT_FACTOR * config.max_request_bytes),
             ("grpc.max_send_message_length", 32 * 1024 * 1024),
+            ("grpc.so_reuseport", int(reuse_port)),
         ],
         # The admission stage enforces max_concurrent_rpcs, audited; core's cap is the last resort.
         maximum_concurrent_rpcs=config.admission.core_concurrent_rpcs,
@@ -288,7 +330,7 @@ async def start_broker(
         config.listen, metrics.handshakes.server_credentials(config.pki_dir, "broker")
     )
     await server.start()
-    lexs = await _start_lexs(config, interceptors, hub, registry) if config.lexs_listen else None
+    lexs = await _start_lexs(config, interceptors, hub, registry, reuse_port) if config.lexs_listen else None
     for name in (*SERVED_SERVICES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     _watch_audit(audit_log, health_servicer, metrics)
@@ -316,11 +358,37 @@ async def start_broker(
         config.grace_seconds,
         lexs,
         lexs_partners,
+        shared,
     )
 
 
+async def _registry(
+    config: BrokerConfig, audit_log: AuditLog, shared_dsn: str | None
+) -> RegistryHolder | SharedRegistryHolder:
+    """The agreements file in the LEIS home, or the registry published in PostgreSQL."""
+    if config.registry_store == "file":
+        return RegistryHolder(
+            config.registry_path,
+            on_change=_registry_change_hook(audit_log),
+            on_refusal=_registry_refusal_hook(audit_log),
+        )
+    if shared_dsn is None:
+        raise SharedStateUnavailable('registry_store = "postgresql" needs audit_url = "postgresql://…"')
+    holder = await SharedRegistryHolder.open(shared_dsn, audit_log.chain_id)
+
+    async def record(old: Registry, new: Registry) -> str:
+        return (await _record_registry_change(audit_log, old, new)).event_id
+
+    holder.on_change(record)
+    return holder
+
+
 async def _start_lexs(
-    config: BrokerConfig, interceptors: list[Any], hub: SourceHub, registry: RegistryHolder
+    config: BrokerConfig,
+    interceptors: list[Any],
+    hub: SourceHub,
+    registry: RegistryHolder | SharedRegistryHolder,
+    reuse_port: bool,
 ) -> LexsServer:
     """The LEXS-SR endpoint (R-EDGE-1), running the same interceptors and QueryService as gRPC."""
     assert config.lexs_listen is not None
@@ -333,12 +401,14 @@ async def _start_lexs(
 
     port = QueryPort(DirectChain(interceptors), query_service, config.max_results)
     endpoint = LexsEndpoint(port, registry.current)
-    return await start_lexs_server(config.lexs_listen, endpoint, server_ssl_context(config.pki_dir))
+    return await start_lexs_server(
+        config.lexs_listen, endpoint, server_ssl_context(config.pki_dir), reuse_port=reuse_port
+    )
 
 
-async def serve_forever(config: BrokerConfig) -> None:
+async def serve_forever(config: BrokerConfig, *, reuse_port: bool = False) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully."""
-    broker = await start_broker(config)
+    broker = await start_broker(config, reuse_port=reuse_port)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

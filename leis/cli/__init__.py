@@ -12,6 +12,7 @@ from leis.cli.demo import register_demo
 from leis.cli.partners import register_partners
 from leis.cli.pki import register_pki
 from leis.cli.registry import register_registry
+from leis.cli.shared import register_shared
 from leis.cli.sources import register_sources
 from leis.cli.trace import register_trace
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_sources(commands)
     register_trace(commands)
     register_audit(commands)
+    register_shared(commands)
     return parser
 
 

@@ -7,10 +7,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
 from google.protobuf.message import Message
 
 from leis.common.paths import LeisHome
+
+if TYPE_CHECKING:
+    from leis.broker.config import BrokerConfig
 from leis.common.tls import CA_CERT, agency_client_name
 from leis.common.vocab import STATED_PURPOSES
 from leis_api.v1 import subject_pb2
@@ -158,15 +162,25 @@ def register_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     """``leis serve``: run the broker until SIGINT/SIGTERM."""
     parser = commands.add_parser("serve", help="run the LEIS broker (mTLS, audit, tracing)")
     parser.add_argument("--listen", help="host:port to listen on (default from config.toml, 127.0.0.1:7051)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="run N supervised broker processes sharing the port (SO_REUSEPORT), one audit chain each; "
+        'N > 1 needs audit_url = "postgresql://…" so that limits and the registry are shared',
+    )
     parser.set_defaults(handler=_cmd_serve)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from leis.audit.log import ENV_WORKER_INDEX
     from leis.broker.config import ConfigError, load_config
     from leis.broker.server import serve_forever
     from leis.common.logs import configure_logging
 
-    configure_logging("leis-broker")
+    worker = os.environ.get(ENV_WORKER_INDEX, "")
+    configure_logging("leis-supervisor" if args.workers else "leis-broker")
     home = LeisHome.from_env()
     try:
         config = load_config(home)
@@ -175,6 +189,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     if args.listen:
         config = config.model_copy(update={"listen": args.listen})
+    if args.workers is not None:
+        return _supervise(config, args.workers)
+    if worker and config.metrics_port:
+        config = config.model_copy(update={"metrics_port": config.metrics_port + int(worker)})
     for needed in (config.pki_dir, config.registry_path):
         if not needed.exists():
             print(
@@ -184,12 +202,43 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             )
             return 2
     from leis.audit import AuditUnavailable
+    from leis.registry.agreements import RegistryError
+    from leis.shared.pool import SharedStateUnavailable
 
     try:
-        asyncio.run(serve_forever(config))
+        asyncio.run(serve_forever(config, reuse_port=bool(worker)))
     except AuditUnavailable as exc:  # one line, not a chained traceback (R-AUD-2)
         print(
             f"leis serve: the audit log cannot record, so the broker will not serve: {exc}", file=sys.stderr
         )
         return 2
+    except (SharedStateUnavailable, RegistryError) as exc:
+        print(f"leis serve: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _supervise(config: BrokerConfig, workers: int) -> int:
+    """``leis serve --workers N``: the supervisor process (``leis.broker.replicas``)."""
+    import os
+
+    from leis.broker.replicas import reserved_port, split_listen, supervise
+
+    if workers < 1:
+        print("leis serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1 and not config.audit_url.startswith(("postgresql://", "postgres://")):
+        print(
+            'leis serve: --workers above 1 needs audit_url = "postgresql://…" in config.toml: rate limits, '
+            "concurrency budgets and the registry must be shared by the workers, not multiplied",
+            file=sys.stderr,
+        )
+        return 2
+    if workers > 1 and config.lexs_listen and split_listen(config.lexs_listen)[1] == 0:
+        print("leis serve: --workers above 1 needs a fixed port in lexs_listen", file=sys.stderr)
+        return 2
+    host, _ = split_listen(config.listen)
+    with reserved_port(config.listen) as port:
+        listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        argv = [sys.executable, "-m", "leis.cli", "serve", "--listen", listen]
+        return supervise(argv, workers, os.environ, stop_timeout=config.grace_seconds + 10.0)

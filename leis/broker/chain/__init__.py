@@ -36,8 +36,8 @@ from leis.broker.chain.malformed import MalformedRequest, service_handler
 from leis.broker.chain.policy import PolicyInterceptor
 from leis.broker.chain.tracing import TracingInterceptor
 from leis.broker.identity import IdentityResolver
+from leis.broker.limits import Limits
 from leis.ops.metrics import Metrics, PeerObserver
-from leis.rules.ratelimit import ConcurrencyBudget, RateLimiter
 
 __all__ = ["MalformedRequest", "build_chain", "service_handler"]
 
@@ -48,8 +48,7 @@ def build_chain(
     metrics: Metrics,
     audit_log: AuditLog,
     identity: IdentityResolver,
-    limiter: RateLimiter,
-    budget: ConcurrencyBudget,
+    limits: Limits,
     max_request_bytes: int,
 ) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
     """The server interceptors, outermost first."""
@@ -58,6 +57,6 @@ def build_chain(
         TracingInterceptor(tracer, metrics),
         AuditInterceptor(audit_log, metrics, identity.identify, max_request_bytes),
         IdentityInterceptor(identity),
-        AdmissionInterceptor(limiter, budget),
-        PolicyInterceptor(limiter, max_request_bytes),
+        AdmissionInterceptor(limits),
+        PolicyInterceptor(limits, max_request_bytes),
     ]

@@ -17,8 +17,9 @@ from grpc_interceptor.server import AsyncServerInterceptor
 
 from leis.broker.chain._base import Continuation, bypasses_chain, call_next, passthrough
 from leis.broker.context import PRINCIPAL
+from leis.broker.limits import Limits
 from leis.registry.agreements import Agreement
-from leis.rules.ratelimit import ConcurrencyBudget, RateLimiter, RateSpec
+from leis.rules.ratelimit import RateSpec
 
 
 def agency_rate(agreement: Agreement) -> RateSpec | None:
@@ -30,9 +31,8 @@ def agency_rate(agreement: Agreement) -> RateSpec | None:
 class AdmissionInterceptor(AsyncServerInterceptor):
     """Per-agency rate and concurrency budgets, and the broker-wide bound, before any work."""
 
-    def __init__(self, limiter: RateLimiter, budget: ConcurrencyBudget) -> None:
-        self._limiter = limiter
-        self._budget = budget
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
 
     async def intercept(
         self,
@@ -44,6 +44,6 @@ class AdmissionInterceptor(AsyncServerInterceptor):
         if bypasses_chain(method_name):
             return await passthrough(method, request, context)
         agreement = PRINCIPAL.get().agreement
-        self._limiter.take_agency(agreement.agency_id, agency_rate(agreement))
-        with self._budget.admit(agreement.agency_id, agreement.max_concurrent_calls):
+        await self._limits.take_agency(agreement.agency_id, agency_rate(agreement))
+        async with self._limits.admit(agreement.agency_id, agreement.max_concurrent_calls):
             return await call_next(method, request, context)

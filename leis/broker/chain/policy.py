@@ -19,8 +19,8 @@ from grpc_interceptor.server import AsyncServerInterceptor
 from leis.broker.chain._base import Continuation, bypasses_chain, call_next, passthrough
 from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
+from leis.broker.limits import Limits
 from leis.rules.purpose import check_ori, check_purpose
-from leis.rules.ratelimit import RateLimiter
 from leis.rules.validation import check_ranges, check_size, request_too_large, validate_search
 
 SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
@@ -29,8 +29,8 @@ SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedS
 class PolicyInterceptor(AsyncServerInterceptor):
     """Validation, purpose and the per-user rate limit for search calls."""
 
-    def __init__(self, limiter: RateLimiter, max_request_bytes: int) -> None:
-        self._limiter = limiter
+    def __init__(self, limits: Limits, max_request_bytes: int) -> None:
+        self._limits = limits
         self._max_request_bytes = max_request_bytes
 
     async def intercept(
@@ -55,6 +55,6 @@ class PolicyInterceptor(AsyncServerInterceptor):
         # The asserted ORI is checked once its format is known to be valid (R-ID-3).
         check_ori(query.ori, agreement.permitted_oris)
         purpose = check_purpose(request.purpose, agreement.permitted_purposes)
-        self._limiter.take_user(agreement.agency_id, query.user_id)
+        await self._limits.take_user(agreement.agency_id, query.user_id)
         AUTHORIZED.establish(Authorized(query, purpose))
         return await call_next(method, request, context)

@@ -255,14 +255,17 @@ async def start_lexs_server(
     *,
     max_request_bytes: int = DEFAULT_MAX_BYTES,
     shutdown_seconds: float = 5.0,
+    reuse_port: bool = False,
 ) -> LexsServer:
-    """Serve ``endpoint`` on ``listen`` ("host:port"; port 0 picks a free port) over mutual TLS."""
+    """Serve ``endpoint`` on ``listen`` ("host:port"; port 0 picks a free port) over mutual TLS.
+
+    ``reuse_port``: several worker processes share the port (``leis serve --workers``)."""
     host, _, port_text = listen.rpartition(":")
     app = web.Application(client_max_size=max_request_bytes + 1)
     app.router.add_post(codec.LEXS_PATH, endpoint.handle)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_seconds)
     await runner.setup()
-    sock = socket.create_server((host.strip("[]") or "127.0.0.1", int(port_text)), reuse_port=False)
+    sock = socket.create_server((host.strip("[]") or "127.0.0.1", int(port_text)), reuse_port=reuse_port)
     site = web.SockSite(runner, sock, ssl_context=ssl_context)
     await site.start()
     port = int(sock.getsockname()[1])
