@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import ssl
 import sys
 import time
@@ -25,7 +26,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_broker import NDEX_ORI, load, queries
-from mesh import PORTS, closed_loop, prepare_home, start, start_sources, stop, wait_healthy
+from mesh import PORTS, LoadResult, add_sources, bench_mesh, closed_loop, prepare_home
 
 from leis.common.lexs import codec
 from leis.common.lexs.codec import LEXS_PATH
@@ -33,6 +34,7 @@ from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT
 from leis_api.partner.v1 import partner_search_service_pb2 as partner_pb
 from leis_api.v1 import subject_pb2
+from leis_sim.launcher import leis_argv
 
 LEXS_PORT = 7153
 
@@ -60,7 +62,7 @@ def lexs_bodies(subjects: list[subject_pb2.SubjectQuery]) -> list[bytes]:
     ]
 
 
-async def load_lexs(home: LeisHome, bodies: list[bytes], args: argparse.Namespace) -> tuple[object, int]:
+async def load_lexs(home: LeisHome, bodies: list[bytes], args: argparse.Namespace) -> tuple[LoadResult, int]:
     context = ssl.create_default_context(cafile=str(home.pki / CA_CERT))
     context.load_cert_chain(home.pki / "agency-ndex.crt", home.pki / "agency-ndex.key")
     url = f"https://localhost:{LEXS_PORT}{LEXS_PATH}"
@@ -105,26 +107,30 @@ def main() -> None:
         f"{len(subjects)} distinct queries over {args.persons:,} persons per source; "
         f"concurrency {args.concurrency}, {args.seconds:.0f} s per run"
     )
-    sources = start_sources(home)
-    try:
-        wait_healthy(sources, home)
-        broker = start("broker", [sys.executable, "-m", "leis.cli", "serve"], PORTS["broker"], home, {})
-        try:
-            wait_healthy([broker], home)
-            grpc_result = asyncio.run(
-                load("(a) gRPC QueryService.Search", home, PORTS["broker"], subjects, args)
-            )
-            print(grpc_result.line(), flush=True)  # type: ignore[attr-defined]
-            time.sleep(0.5)
-            lexs_result, faults = asyncio.run(load_lexs(home, bodies, args))
-            print(f"{lexs_result.line()}   faults {faults}", flush=True)  # type: ignore[attr-defined]
-        finally:
-            stop([broker])
-    finally:
-        stop(sources)
-    ratio = lexs_result.qps / grpc_result.qps  # type: ignore[attr-defined]
-    p99 = lexs_result.percentile(99) / grpc_result.percentile(99)  # type: ignore[attr-defined]
+    with bench_mesh(home) as mesh:
+        add_sources(mesh, home)
+        mesh.add("broker", leis_argv("serve"), PORTS["broker"])
+        mesh.start_healthy()
+        grpc_result = asyncio.run(load("(a) gRPC QueryService.Search", home, PORTS["broker"], subjects, args))
+        print(grpc_result.line(), flush=True)
+        time.sleep(0.5)
+        lexs_result, faults = asyncio.run(load_lexs(home, bodies, args))
+        print(f"{lexs_result.line()}   faults {faults}", flush=True)
+    ratio = lexs_result.qps / grpc_result.qps
+    p99 = lexs_result.percentile(99) / grpc_result.percentile(99)
     print(f"LEXS/gRPC QPS {ratio:.2f}x (target >= 0.5x); p99 {p99:.2f}x")
+    print(
+        json.dumps(
+            {
+                "bench": "lexs",
+                "qps_ratio": round(ratio, 3),
+                "p99_ratio": round(p99, 3),
+                "grpc_qps": round(grpc_result.qps, 1),
+                "lexs_qps": round(lexs_result.qps, 1),
+                "faults": faults,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import sqlite3
@@ -314,6 +315,19 @@ def main() -> int:
                 big = results[large][view].get(category)
                 if big:
                     print(f"    {category:<22} p50 x{big[0] / p50:5.2f}   p99 x{big[1] / p99:5.2f}")
+    figures: dict[str, object] = {"bench": "sources", "sizes": sizes}
+    for persons, views in results.items():
+        for view, rows in sorted(views.items()):
+            for category, (p50, _) in sorted(rows.items()):
+                figures[f"{view.replace('-', '_')}_{category}_p50_ms_{persons}"] = round(p50, 3)
+    if len(sizes) >= 2:
+        for view, rows in sorted(results[sizes[0]].items()):
+            for category, (p50, p99) in sorted(rows.items()):
+                big = results[sizes[-1]][view].get(category)
+                if big:
+                    figures[f"{view.replace('-', '_')}_{category}_p50_ratio"] = round(big[0] / p50, 3)
+                    figures[f"{view.replace('-', '_')}_{category}_p99_ratio"] = round(big[1] / p99, 3)
+    print(json.dumps(figures))
     return 0
 
 
