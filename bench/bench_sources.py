@@ -43,7 +43,7 @@ from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
 from leis_api.v1 import records_pb2, subject_pb2
 from leis_sim.sources import matching
 from leis_sim.sources.seed import seed_sources, source_paths
-from leis_sim.sources.store import SourceStore, read_meta
+from leis_sim.sources.store import SCHEMA_VERSION, SourceStore, read_meta
 from leis_sim.synth.names import spelling_variants
 from leis_sim.synth.world import DEFAULT_SEED
 
@@ -253,7 +253,11 @@ def ensure_seeded(data_dir: Path, persons: int) -> str:
     paths = source_paths(data_dir)
     if all(p.exists() for p in paths.values()):
         meta = read_meta(paths["eid"])
-        if meta.get("persons") == str(persons) and meta.get("seed") == str(DEFAULT_SEED):
+        if (meta.get("persons"), meta.get("seed"), meta.get("schema_version")) == (
+            str(persons),
+            str(DEFAULT_SEED),
+            SCHEMA_VERSION,
+        ):
             sizes = ", ".join(f"{n} {p.stat().st_size / 1e6:,.0f} MB" for n, p in paths.items())
             return f"reused seeded data ({sizes})"
     report = seed_sources(data_dir, persons, DEFAULT_SEED, force=True, progress=True)

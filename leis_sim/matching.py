@@ -116,6 +116,11 @@ def phonetic_keys(token: str) -> tuple[str, ...]:
     return tuple(k for k in (f"m:{jellyfish.metaphone(token)}", f"n:{jellyfish.nysiis(token)}") if k[2:])
 
 
+def spelling(first: str, last: str) -> str:
+    """A name's exact spelling as one key, family name first: ("José", "García") -> "GARCIA/JOSE"."""
+    return f"{compact(last)}/{compact(first)}"
+
+
 def family_parts(last: str) -> list[str]:
     """The compacted forms a family name is indexed and compared under (whole, then each word)."""
     tokens = words(last)
