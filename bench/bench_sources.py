@@ -12,7 +12,8 @@ For each size (default 10,000 and 1,000,000 persons per source) it seeds a data 
   against a ``leis sources serve`` subprocess, and prints p50/p99 per category;
 - loads the server with concurrent clients and reports its RSS (current and peak).
 
-Finally it prints the 1M / 10k latency ratio per category (target: within 1.3x).
+Finally it prints the 1M / 10k latency ratio per category (target: within 1.3x), then one JSON
+line with every p50 and ratio (``{"bench": "sources", ...}``) for scripts.
 
 Usage: ``python bench/bench_sources.py [--sizes 10000,1000000] [--root DIR] [--queries 300]``
 (``--root`` defaults to ``$LEIS_HOME/bench-sources``).
