@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -194,17 +195,20 @@ def _bounded(log: AuditLog, keys: AuditKeys) -> None:
         )
 
 
-async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespace) -> None:
+async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespace) -> dict[str, float]:
+    """Run every measure on one backend; its figures, keyed by measure."""
     print(f"== {name}")
+    figures: dict[str, float] = {}
     log = await open_audit_log(url, keys=keys, chain_id="bench-append", checkpoint_every_seconds=5)
     try:
         for concurrency in (1, 16, 128):
             rate = await _append(log, args.append if concurrency > 1 else 500, concurrency, seed=concurrency)
             print(f"durable append, {concurrency:>3} concurrent callers: {rate:>9,.0f} events/s")
+            figures[f"append_{concurrency}_per_s"] = round(rate)
     finally:
         await log.close()
     if args.events <= 0 or (name != "SQLite" and not args.pg_large):
-        return
+        return figures
     log = await open_audit_log(url, keys=keys, chain_id="bench-large", checkpoint_every_seconds=5)
     try:
         await _fill(log, args.events)
@@ -216,6 +220,7 @@ async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespac
             f"p95 {timings[int(len(timings) * 0.95)]:.2f} ms, max {timings[-1]:.2f} ms "
             f"({len(timings)} queries)"
         )
+        figures["search_p50_ms"] = round(statistics.median(timings), 2)
         rates: dict[str, float] = {}
         for label, verifier in (("public key only", PublicKeys(keys.trusted)), ("with content key", keys)):
             best = 0.0
@@ -233,14 +238,18 @@ async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespac
         cost = 1 - rates["with content key"] / rates["public key only"]
         print(f"content authentication costs {cost:.1%} of verify throughput (limit 15%)")
         await log.run(_bounded, log, keys)
+        figures["verify_public_per_s"] = round(rates["public key only"])
+        figures["verify_content_per_s"] = round(rates["with content key"])
     finally:
         await log.close()
+    return figures
 
 
 async def run(args: argparse.Namespace) -> None:
     keys = AuditKeys.generate()
+    figures: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="leis-bench-audit-") as tmp:
-        await _backend("SQLite", f"sqlite:///{Path(tmp) / 'audit.db'}", keys, args)
+        figures["sqlite"] = await _backend("SQLite", f"sqlite:///{Path(tmp) / 'audit.db'}", keys, args)
     if args.pg:
         import psycopg
 
@@ -250,10 +259,14 @@ async def run(args: argparse.Namespace) -> None:
         try:
             joiner = "&" if "?" in args.pg else "?"
             url = f"{args.pg}{joiner}options={quote(f'-csearch_path={schema}')}"
-            await _backend("PostgreSQL", url, keys, args)
+            figures["postgresql"] = await _backend("PostgreSQL", url, keys, args)
         finally:
             with psycopg.connect(args.pg, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    flat = {
+        f"{backend}_{measure}": value for backend, row in figures.items() for measure, value in row.items()
+    }
+    print(json.dumps({"bench": "audit", **flat}))
 
 
 def main() -> None:

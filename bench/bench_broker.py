@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -125,6 +126,21 @@ def main() -> None:
         f"p99 {broker.percentile(99) / base.percentile(99):.2f}x (target <= 1.5x)"
     )
     print(f"tracing on/off QPS {broker.qps / untraced.qps:.2f}x (target >= 0.80x)")
+    print(
+        json.dumps(
+            {
+                "bench": "broker",
+                "qps_ratio": round(broker.qps / base.qps, 3),
+                "p99_ratio": round(broker.percentile(99) / base.percentile(99), 3),
+                "tracing_qps_ratio": round(broker.qps / untraced.qps, 3),
+                "baseline_qps": round(base.qps, 1),
+                "broker_qps": round(broker.qps, 1),
+                "untraced_qps": round(untraced.qps, 1),
+                "baseline_p99_ms": round(base.percentile(99), 2),
+                "broker_p99_ms": round(broker.percentile(99), 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

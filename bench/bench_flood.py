@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import sys
 import time
@@ -145,6 +146,7 @@ def main() -> None:
             server.start_healthy()
             unloaded = asyncio.run(_bystander(home.pki, subjects, "bystander, unloaded", args.seconds))
             print(unloaded.line(), flush=True)
+            figures: dict[str, float] = {"unloaded_p99_ms": round(unloaded.percentile(99), 2)}
             for in_flight in args.flood:
                 queue: multiprocessing.Queue[Counter[str]] = multiprocessing.Queue()
                 flooder = multiprocessing.Process(
@@ -160,11 +162,14 @@ def main() -> None:
                 flooder.join(timeout=30)
                 ratio = loaded.percentile(99) / unloaded.percentile(99)
                 print(f"{loaded.line()}   p99 {ratio:.2f}x unloaded (target <= 2x)", flush=True)
+                figures[f"p99_ratio_flood_{in_flight}"] = round(ratio, 3)
                 total = sum(outcomes.values())
                 print(f"  flooder: {total} calls, {total / (args.seconds + 2.0):.0f}/s")
                 for outcome, count in outcomes.most_common():
                     print(f"    {count:8d}  {outcome}")
-            print(f"broker RSS {rss_mb(broker.pid):.0f} MB")
+            rss = rss_mb(broker.pid)
+            print(f"broker RSS {rss:.0f} MB")
+    print(json.dumps({"bench": "flood", **figures, "broker_rss_mb": round(rss)}))
 
 
 if __name__ == "__main__":

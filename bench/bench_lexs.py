@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import ssl
 import sys
 import time
@@ -120,6 +121,18 @@ def main() -> None:
     ratio = lexs_result.qps / grpc_result.qps
     p99 = lexs_result.percentile(99) / grpc_result.percentile(99)
     print(f"LEXS/gRPC QPS {ratio:.2f}x (target >= 0.5x); p99 {p99:.2f}x")
+    print(
+        json.dumps(
+            {
+                "bench": "lexs",
+                "qps_ratio": round(ratio, 3),
+                "p99_ratio": round(p99, 3),
+                "grpc_qps": round(grpc_result.qps, 1),
+                "lexs_qps": round(lexs_result.qps, 1),
+                "faults": faults,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
@@ -345,6 +346,19 @@ def main() -> None:
     print(
         f"slow partner: p99 {p99:.1f} ms, bound {bound} ms (deadline + 50): "
         f"{'met' if p99 <= bound else 'MISSED'}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "outbound",
+                "qps_ratio": round(ratio, 3),
+                "p99_ratio": round(broker.percentile(99) / bare.percentile(99), 3),
+                "broker_qps": round(broker.qps, 1),
+                "bare_qps": round(bare.qps, 1),
+                "slow_partner_p99_ms": round(p99, 2),
+                "slow_partner_bound_ms": bound,
+            }
+        )
     )
 
 

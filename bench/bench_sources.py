@@ -12,7 +12,8 @@ For each size (default 10,000 and 1,000,000 persons per source) it seeds a data 
   against a ``leis sources serve`` subprocess, and prints p50/p99 per category;
 - loads the server with concurrent clients and reports its RSS (current and peak).
 
-Finally it prints the 1M / 10k latency ratio per category (target: within 1.3x).
+Finally it prints the 1M / 10k latency ratio per category (target: within 1.3x), then one JSON
+line with every p50 and ratio (``{"bench": "sources", ...}``) for scripts.
 
 Usage: ``python bench/bench_sources.py [--sizes 10000,1000000] [--root DIR] [--queries 300]``
 (``--root`` defaults to ``$LEIS_HOME/bench-sources``).
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import sqlite3
@@ -42,7 +44,7 @@ from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
 from leis_api.v1 import records_pb2, subject_pb2
 from leis_sim.sources import matching
 from leis_sim.sources.seed import seed_sources, source_paths
-from leis_sim.sources.store import SourceStore, read_meta
+from leis_sim.sources.store import SCHEMA_VERSION, SourceStore, read_meta
 from leis_sim.synth.names import spelling_variants
 from leis_sim.synth.world import DEFAULT_SEED
 
@@ -252,7 +254,11 @@ def ensure_seeded(data_dir: Path, persons: int) -> str:
     paths = source_paths(data_dir)
     if all(p.exists() for p in paths.values()):
         meta = read_meta(paths["eid"])
-        if meta.get("persons") == str(persons) and meta.get("seed") == str(DEFAULT_SEED):
+        if (meta.get("persons"), meta.get("seed"), meta.get("schema_version")) == (
+            str(persons),
+            str(DEFAULT_SEED),
+            SCHEMA_VERSION,
+        ):
             sizes = ", ".join(f"{n} {p.stat().st_size / 1e6:,.0f} MB" for n, p in paths.items())
             return f"reused seeded data ({sizes})"
     report = seed_sources(data_dir, persons, DEFAULT_SEED, force=True, progress=True)
@@ -314,6 +320,19 @@ def main() -> int:
                 big = results[large][view].get(category)
                 if big:
                     print(f"    {category:<22} p50 x{big[0] / p50:5.2f}   p99 x{big[1] / p99:5.2f}")
+    figures: dict[str, object] = {"bench": "sources", "sizes": sizes}
+    for persons, views in results.items():
+        for view, rows in sorted(views.items()):
+            for category, (p50, _) in sorted(rows.items()):
+                figures[f"{view.replace('-', '_')}_{category}_p50_ms_{persons}"] = round(p50, 3)
+    if len(sizes) >= 2:
+        for view, rows in sorted(results[sizes[0]].items()):
+            for category, (p50, p99) in sorted(rows.items()):
+                big = results[sizes[-1]][view].get(category)
+                if big:
+                    figures[f"{view.replace('-', '_')}_{category}_p50_ratio"] = round(big[0] / p50, 3)
+                    figures[f"{view.replace('-', '_')}_{category}_p99_ratio"] = round(big[1] / p99, 3)
+    print(json.dumps(figures))
     return 0
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -195,6 +196,10 @@ def main() -> None:
         with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
             spans = db.execute("SELECT count(*) FROM spans").fetchone()[0]
         print(f"spans stored (capped store): {spans}")
+    figures = {f"{mode.replace('-', '_')}_qps": round(best[mode], 1) for mode in MODES}
+    for mode in MODES[1:]:
+        figures[f"{mode.replace('-', '_')}_qps_ratio"] = round(best[mode] / best["off"], 3)
+    print(json.dumps({"bench": "tracing", **figures}))
 
 
 if __name__ == "__main__":

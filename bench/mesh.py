@@ -22,6 +22,7 @@ from leis.pki.ca import init_pki
 from leis.pki.pins import key_pins
 from leis.registry.agreements import write_seed_registry
 from leis_sim.launcher import Mesh, leis_argv
+from leis_sim.sources.store import SCHEMA_VERSION
 
 BENCH_CONFIG = """
 [broker]
@@ -62,7 +63,7 @@ def prepare_home(root: Path, persons: int) -> LeisHome:
             photos_port=PORTS["photos"],
         )
     )
-    marker = home.sources / f".persons-{persons}"
+    marker = home.sources / f".persons-{persons}-schema-{SCHEMA_VERSION}"
     if not marker.exists():
         subprocess.run(
             leis_argv(

@@ -7,6 +7,8 @@ policy (thresholds, weights, how categories combine) and builds it from these pa
   compacted ("Al-Rashid", "al rashid" -> ``ALRASHID``). Phonetic keys: Metaphone
   (``phonetic``: "Mohammed" and "Muhammad" share ``MHMT``), or Metaphone and NYSIIS
   together (``phonetic_keys``).
+- Folded forms of names (``compact``, ``words``, ``family_parts``, ``given_parts``) are
+  cached per string: scoring folds every candidate's names, and names repeat.
 - Similarities use Jaro-Winkler (rapidfuzz): a name's whole form against the other's at
   full weight, any other pair of its forms (the words of a compound family name, the first
   word of a given name) scaled down by the caller's factor; a one-letter given name is an
@@ -28,6 +30,8 @@ from rapidfuzz.distance import JaroWinkler
 from leis.common import normalize
 
 INITIAL_SCORE = 0.9
+# Name folding is the bulk of scoring a candidate, and names repeat: the name-part helpers are cached.
+NAME_CACHE_SIZE = 1 << 16
 
 # Words that belong to the family name that follows them ("de la Cruz", "Al Rashid", "van Dijk").
 PARTICLES = frozenset(
@@ -96,14 +100,16 @@ DIRECTIONALS = frozenset(["N", "S", "E", "W", "NE", "NW", "SE", "SW", "NORTH", "
 # --------------------------------------------------------------------------- names
 
 
+@functools.lru_cache(maxsize=NAME_CACHE_SIZE)
 def compact(value: str) -> str:
     """Upper-case letters only: "Al-Rashid" -> "ALRASHID", "José María" -> "JOSEMARIA"."""
     return normalize.fold_name(value).replace(" ", "").upper()
 
 
-def words(value: str) -> list[str]:
+@functools.lru_cache(maxsize=NAME_CACHE_SIZE)
+def words(value: str) -> tuple[str, ...]:
     """Upper-case folded words of a name."""
-    return normalize.fold_name(value).upper().split()
+    return tuple(normalize.fold_name(value).upper().split())
 
 
 def phonetic(value: str) -> str:
@@ -116,24 +122,31 @@ def phonetic_keys(token: str) -> tuple[str, ...]:
     return tuple(k for k in (f"m:{jellyfish.metaphone(token)}", f"n:{jellyfish.nysiis(token)}") if k[2:])
 
 
-def family_parts(last: str) -> list[str]:
+def spelling(first: str, last: str) -> str:
+    """A name's exact spelling as one key, family name first: ("José", "García") -> "GARCIA/JOSE"."""
+    return f"{compact(last)}/{compact(first)}"
+
+
+@functools.lru_cache(maxsize=NAME_CACHE_SIZE)
+def family_parts(last: str) -> tuple[str, ...]:
     """The compacted forms a family name is indexed and compared under (whole, then each word)."""
     tokens = words(last)
     whole = "".join(tokens)
     parts = [whole] if whole else []
     if len(tokens) > 1:
         parts.extend(t for t in tokens if t not in PARTICLES and len(t) > 1 and t != whole)
-    return parts
+    return tuple(parts)
 
 
-def given_parts(first: str) -> list[str]:
+@functools.lru_cache(maxsize=NAME_CACHE_SIZE)
+def given_parts(first: str) -> tuple[str, ...]:
     """The compacted forms a given name is indexed under (whole, then its first word)."""
     tokens = words(first)
     whole = "".join(tokens)
     parts = [whole] if whole else [""]
     if len(tokens) > 1 and tokens[0] != whole:
         parts.append(tokens[0])
-    return parts
+    return tuple(parts)
 
 
 def family_similarity(query_parts: Sequence[str], record_parts: Sequence[str], part_factor: float) -> float:

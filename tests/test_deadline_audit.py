@@ -92,7 +92,8 @@ def test_each_expired_call_has_one_closing_event_matching_the_client(mesh: Mesh,
     statuses = Counter(code.name for code in seen.values())
     assert statuses["DEADLINE_EXCEEDED"] >= 20, statuses
     assert statuses["OK"] >= 5, statuses
-    assert set(statuses) <= {"OK", "DEADLINE_EXCEEDED"}, statuses
+    # A source overwhelmed by the burst may refuse (UNAVAILABLE): still a status the audit must match.
+    assert set(statuses) <= {"OK", "DEADLINE_EXCEEDED", "UNAVAILABLE"}, statuses
 
     problems: list[str] = []
     raced: list[str] = []

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from leis_api.source.v1.source_service_pb2 import SUBJECT_ROLE_ARRESTEE as ARRESTEE
+from leis_api.source.v1.source_service_pb2 import SourceRecord
 from leis_api.v1 import subject_pb2
 from leis_sim.sources import matching
 from leis_sim.sources.seed import seed_sources, source_paths
@@ -207,3 +208,72 @@ def test_exact_dates_of_birth_are_fetched_before_unknown_ones(tmp_path: Path) ->
             assert result.truncated
     finally:
         store.close()
+
+
+def _name_store(path: Path, names: list[Name]) -> SourceStore:
+    writer = SourceWriter(path)
+    writer.add(
+        RecordSpec(f"EID-R-{i:010d}", f"EID-S-{i:010d}", PersonView(name=name, dob=""), ARRESTEE)
+        for i, name in enumerate(names, 1)
+    )
+    writer.finish({})
+    return SourceStore(path)
+
+
+def _name_only(first: str, last: str) -> matching.Query:
+    return matching.normalize_query(
+        subject_pb2.SubjectQuery(name=subject_pb2.NameCriteria(first_name=first, last_name=last))
+    )
+
+
+def test_a_common_name_without_dob_fetches_only_what_the_answer_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Far more exact spellings than the candidate bound, and variants of the same Metaphone
+    # pair: only max_records + 1 candidates are scored, all spelled as asked.
+    names = [Name("Ottilie", "", "Brackenridge")] * (3 * MIN_CANDIDATES)
+    names += [Name("Otilie", "", "Brackenridge"), Name("Ottilie", "", "Brakenridge")]
+    store = _name_store(tmp_path / "common.db", names)
+    scored: list[str] = []
+    score = matching.score_record
+
+    def counting(query: matching.Query, record: SourceRecord) -> matching.Match | None:
+        scored.append(record.record_id)
+        return score(query, record)
+
+    monkeypatch.setattr(matching, "score_record", counting)
+    try:
+        result = store.search(_name_only("Ottilie", "Brackenridge"), 5)
+    finally:
+        store.close()
+    assert len(scored) == 6
+    assert len(result.records) == 5
+    assert result.truncated
+    assert {(r.name.first_name, r.name.last_name) for r in result.records} == {("Ottilie", "Brackenridge")}
+
+
+def test_a_rare_spelling_without_dob_still_finds_its_variants(tmp_path: Path) -> None:
+    names = [
+        Name("Ottilie", "", "Brackenridge"),
+        Name("Otilie", "", "Brackenridge"),
+        Name("Ottilie", "", "Brakenridge"),
+        Name("Brackenridge", "", "Ottilie"),
+    ]
+    store = _name_store(tmp_path / "rare.db", names)
+    try:
+        result = store.search(_name_only("Ottilie", "Brackenridge"), 25)
+    finally:
+        store.close()
+    assert not result.truncated
+    assert len(result.records) == 4
+    assert result.records[0].record_id == "EID-R-0000000001"
+    assert result.records[0].match_score > max(r.match_score for r in result.records[1:])
+
+
+def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    store = _name_store(tmp_path / "old.db", [Name("Ottilie", "", "Brackenridge")])
+    store.close()
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 1"):
+        SourceStore(tmp_path / "old.db")

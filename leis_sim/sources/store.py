@@ -8,14 +8,24 @@ the tests run ``EXPLAIN QUERY PLAN`` on each):
 ==============  =========================================  ==================================
 table           key                                        query category
 ==============  =========================================  ==================================
-name_keys       (family Metaphone, given Metaphone, DOB)   name (+ date of birth); second
-                and (family Metaphone, DOB)                index for family name + DOB
-                                                           (that date or its day/month swap)
+name_keys       (family Metaphone, given Metaphone, DOB),  name (+ date of birth); second
+                (family Metaphone, given Metaphone,        index for a name without date
+                spelling) and (family Metaphone, DOB)      (exact spelling first), third for
+                                                           family name + DOB (that date or
+                                                           its day/month swap)
 identifier_keys (type, normalised number)                  identifier
 address_keys    (street key, ZIP) and (ZIP)                address
 phone_keys      (E.164 number)                             address.phone_number
 incident_keys   (activity number)                          incident
 ==============  =========================================  ==================================
+
+A name without a date of birth is the one look-up whose matches grow with the data set: a
+common name's Metaphone pair holds thousands of records at 1,000,000 persons. Its first
+tier is therefore the two-level key (Metaphone pair, exact spelling): every record spelled
+as asked scores the same top name similarity, so that tier stops at ``max_records + 1``
+candidates (enough to answer and to know the answer is truncated); only when it has fewer
+does the phonetic tier (spelling variants, swapped given and family names) fill up to the
+usual bound. Look-up work for a common name thus stays near what the answer itself costs.
 
 Building (``SourceWriter``) appends records and key rows to unsorted staging tables in a
 side file with journaling and syncing off, then copies each key table into the final
@@ -36,11 +46,19 @@ from pathlib import Path
 
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import records_pb2
-from leis_sim.matching import dob_tiers, family_parts, given_parts, phonetic, postal_key, street_key
+from leis_sim.matching import (
+    dob_tiers,
+    family_parts,
+    given_parts,
+    phonetic,
+    postal_key,
+    spelling,
+    street_key,
+)
 from leis_sim.sources import matching
 from leis_sim.synth.model import Name, PhotoSpec, RecordSpec
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 FLUSH_RECORDS = 20_000
 READ_CACHE_KIB = 16 * 1024
 MIN_CANDIDATES = 50
@@ -48,13 +66,17 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 _KEY_TABLES: dict[str, tuple[str, str]] = {
     # name: (columns with types, primary key)
-    "name_keys": ("last_key TEXT, first_key TEXT, dob TEXT, rec INTEGER", "last_key, first_key, dob, rec"),
+    "name_keys": (
+        "last_key TEXT, first_key TEXT, dob TEXT, rec INTEGER, spelling TEXT",
+        "last_key, first_key, dob, rec, spelling",
+    ),
     "identifier_keys": ("kind INTEGER, value TEXT, rec INTEGER", "kind, value, rec"),
     "address_keys": ("street_key TEXT, postal_code TEXT, rec INTEGER", "street_key, postal_code, rec"),
     "phone_keys": ("phone TEXT, rec INTEGER", "phone, rec"),
     "incident_keys": ("activity_number TEXT, rec INTEGER", "activity_number, rec"),
 }
 _SECONDARY_INDEXES = (
+    "CREATE INDEX name_keys_by_spelling ON name_keys (last_key, first_key, spelling)",
     "CREATE INDEX name_keys_by_family_dob ON name_keys (last_key, dob)",
     "CREATE INDEX address_keys_by_postal ON address_keys (postal_code)",
 )
@@ -63,6 +85,9 @@ _SECONDARY_INDEXES = (
 LOOKUPS: dict[str, str] = {
     "identifier": "SELECT rec FROM identifier_keys WHERE kind = ? AND value = ? LIMIT ?",
     "name": "SELECT rec FROM name_keys WHERE last_key = ? AND first_key = ? LIMIT ?",
+    "name_spelling": (
+        "SELECT rec FROM name_keys WHERE last_key = ? AND first_key = ? AND spelling = ? LIMIT ?"
+    ),
     "name_dob": "SELECT rec FROM name_keys WHERE last_key = ? AND first_key = ? AND dob IN ({dobs}) LIMIT ?",
     "family": "SELECT rec FROM name_keys WHERE last_key = ? LIMIT ?",
     "family_dob": "SELECT rec FROM name_keys WHERE last_key = ? AND dob IN ({dobs}) LIMIT ?",
@@ -77,7 +102,8 @@ LOOKUPS: dict[str, str] = {
 PHOTO_LOOKUP = "SELECT subject_id, photo_id, media_type, taken, image FROM photos WHERE subject_id IN ({ids})"
 
 
-_Runner = Callable[[str, Sequence[object], int], None]
+# (look-up kind, parameters, number of dates, candidate bound) -> whether the bound is reached
+_Runner = Callable[[str, Sequence[object], int, int], bool]
 
 
 class StoreError(Exception):
@@ -186,8 +212,13 @@ class SourceWriter:
             person = spec.person
             names = (person.name, *person.aliases)
             name_rows = self._rows["name_keys"]
-            for key in {k for n in names for k in matching.name_index_keys(n.first, n.last)}:
-                name_rows.append((key[0], key[1], person.dob, rec))
+            keys = {
+                (*k, spelling(n.first, n.last))
+                for n in names
+                for k in matching.name_index_keys(n.first, n.last)
+            }
+            for last_key, first_key, spelled in keys:
+                name_rows.append((last_key, first_key, person.dob, rec, spelled))
             for identifier in person.identifiers:
                 self._rows["identifier_keys"].append((identifier.type, identifier.value, rec))
             for address in {(street_key(a.street_name), postal_key(a.postal_code)) for a in person.addresses}:
@@ -283,7 +314,7 @@ class PhotoWriter:
 # --------------------------------------------------------------------------- reading
 
 
-def _open_read_only(path: Path, cache_kib: int) -> sqlite3.Connection:
+def _open_read_only(path: Path, cache_kib: int, *, any_version: bool = False) -> sqlite3.Connection:
     if not path.is_file():
         raise StoreError(f"{path}: no such store (create it with `leis sources seed`)")
     try:
@@ -291,15 +322,21 @@ def _open_read_only(path: Path, cache_kib: int) -> sqlite3.Connection:
         connection.execute(f"PRAGMA cache_size = -{cache_kib}")
         connection.execute("PRAGMA mmap_size = 0")
         connection.execute("PRAGMA query_only = ON")
-        connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: not a readable LEIS source store ({exc})") from exc
+    if not any_version and (row is None or row[0] != SCHEMA_VERSION):
+        connection.close()
+        raise StoreError(
+            f"{path}: store schema version {row[0] if row else 'unknown'}, this build reads "
+            f"{SCHEMA_VERSION} (rebuild it with `leis sources seed --force`)"
+        )
     return connection
 
 
 def read_meta(path: Path) -> dict[str, str]:
     """The ``meta`` table of a store file (persons, seed, counts, schema version)."""
-    connection = _open_read_only(path, 1024)
+    connection = _open_read_only(path, 1024, any_version=True)
     try:
         return dict(connection.execute("SELECT key, value FROM meta").fetchall())
     finally:
@@ -358,22 +395,23 @@ class SourceStore:
         candidates: dict[int, None] = {}
         hit_limit = False
 
-        def run(kind: str, params: Sequence[object], dobs: int = 0) -> None:
+        def run(kind: str, params: Sequence[object], dobs: int = 0, bound: int = limit) -> bool:
             nonlocal hit_limit
-            remaining = limit - len(candidates)
+            remaining = bound - len(candidates)
             if remaining <= 0:
                 hit_limit = True
-                return
+                return True
             sql = LOOKUPS[kind].format(dobs=", ".join("?" * dobs))
             rows = db.execute(sql, (*params, remaining)).fetchall()
             hit_limit = hit_limit or len(rows) >= remaining
             for (rec,) in rows:
                 candidates[rec] = None
+            return len(candidates) >= bound
 
         if query.identifier is not None and query.identifier.value:
             run("identifier", (query.identifier.type, query.identifier.value))
         if query.name is not None:
-            self._name_lookups(query.name, run)
+            self._name_lookups(query.name, run, limit, max_records + 1)
         if query.address is not None:
             address = query.address
             if address.phone:
@@ -405,7 +443,7 @@ class SourceStore:
         return SearchResult([record for _, _, record in scored[:max_records]], truncated)
 
     @staticmethod
-    def _name_lookups(name: matching.NameQuery, run: _Runner) -> None:
+    def _name_lookups(name: matching.NameQuery, run: _Runner, limit: int, exact_bound: int) -> None:
         family_keys = list(dict.fromkeys(phonetic(p) for p in family_parts(name.last)))
         given_words = name.first.replace(" ", "")
         given_keys = (
@@ -415,21 +453,25 @@ class SourceStore:
             (g, f) for f in family_keys for g in given_keys
         ]
         if not name.dob:
+            if given_keys:
+                spelled = spelling(name.first, name.last)
+                if run("name_spelling", (family_keys[0], given_keys[0], spelled), 0, exact_bound):
+                    return
             for last_key, first_key in pairs:
-                run("name", (last_key, first_key), 0)
+                run("name", (last_key, first_key), 0, limit)
             if not given_keys:
                 for family in family_keys:
-                    run("family", (family,), 0)
+                    run("family", (family,), 0, limit)
             return
         tiers = dob_tiers(name.dob)
         if not given_keys:
             # A family name alone is too weak for a tolerant date: the date must agree (or be swapped).
             for family in family_keys:
-                run("family_dob", (family, *tiers[0]), len(tiers[0]))
+                run("family_dob", (family, *tiers[0]), len(tiers[0]), limit)
             return
         for tier in tiers:
             for last_key, first_key in pairs:
-                run("name_dob", (last_key, first_key, *tier), len(tier))
+                run("name_dob", (last_key, first_key, *tier), len(tier), limit)
 
 
 @dataclass(frozen=True)
