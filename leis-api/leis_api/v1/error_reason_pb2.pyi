@@ -172,6 +172,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """[INVALID_ARGUMENT] The request is larger than the policy limit (the field is named)."""
     ERROR_REASON_DEADLINE_EXCEEDED: _ErrorReason.ValueType  # 60
     """[DEADLINE_EXCEEDED] The caller's deadline passed before the sources could answer."""
+    ERROR_REASON_DATA_ITEM_NOT_DISCLOSED: _ErrorReason.ValueType  # 61
+    """--- LEXS-SR getDataItem.
+
+    [NOT_FOUND] The data item was not disclosed to this end user of this agency within the
+    window the broker allows a data item to be fetched again (or the id is unknown).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a LEIS call was refused or failed: the vocabulary of the
@@ -338,4 +344,10 @@ ERROR_REASON_REQUEST_TOO_LARGE: ErrorReason.ValueType  # 59
 """[INVALID_ARGUMENT] The request is larger than the policy limit (the field is named)."""
 ERROR_REASON_DEADLINE_EXCEEDED: ErrorReason.ValueType  # 60
 """[DEADLINE_EXCEEDED] The caller's deadline passed before the sources could answer."""
+ERROR_REASON_DATA_ITEM_NOT_DISCLOSED: ErrorReason.ValueType  # 61
+"""--- LEXS-SR getDataItem.
+
+[NOT_FOUND] The data item was not disclosed to this end user of this agency within the
+window the broker allows a data item to be fetched again (or the id is unknown).
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
