@@ -47,6 +47,12 @@ class Forwarder(query_grpc.QueryServiceServicer):
         """The baseline measures Search only."""
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the baseline serves Search only")
 
+    async def GetDataItem(
+        self, request: query_pb.GetDataItemRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> query_pb.GetDataItemResponse:
+        """The baseline measures Search only."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the baseline serves Search only")
+
 
 async def main() -> None:
     parser = argparse.ArgumentParser()

@@ -52,6 +52,12 @@ class Source(source_grpc.SourceServiceServicer):
         """The benchmark measures Search only."""
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the benchmark serves Search only")
 
+    async def GetRecords(
+        self, request: source_pb.GetRecordsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> source_pb.GetRecordsResponse:
+        """The benchmark measures Search only."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the benchmark serves Search only")
+
 
 class Broker(source_grpc.SourceServiceServicer):
     def __init__(self, stub: source_grpc.SourceServiceAsyncStub, spans: ClientSpans | None) -> None:
@@ -74,6 +80,12 @@ class Broker(source_grpc.SourceServiceServicer):
     async def GetPhotos(
         self, request: source_pb.GetPhotosRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> source_pb.GetPhotosResponse:
+        """The benchmark measures Search only."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the benchmark serves Search only")
+
+    async def GetRecords(
+        self, request: source_pb.GetRecordsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> source_pb.GetRecordsResponse:
         """The benchmark measures Search only."""
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the benchmark serves Search only")
 

@@ -142,6 +142,28 @@ def search_body(
     )
 
 
+def data_item_envelope(
+    item_id: str,
+    *,
+    dialect: dict[str, str] = ULEX,
+    user_id: str = "det.jones",
+    ori: str = "WVFBI9900",
+    reason: str = "Criminal Justice",
+) -> bytes:
+    """A whole SOAP ``getDataItemRequest`` for one ``DataItemID`` of an earlier ``doSearchResponse``:
+    the search request's metadata and user assertion, then the id."""
+    search = search_body([], dialect=dialect, user_id=user_id, ori=ori, reason=reason)
+    m = "ulex" if dialect is ULEX else "lexs"
+    head, _, rest = search.partition(f"<{m}:StructuredSearchRequestMessage>")
+    metadata_and_user = rest.partition(f"<{m}:SearchRequestMetadata>")[0]
+    return envelope(
+        head.replace("doStructuredSearchRequest", "getDataItemRequest")
+        + f"<{m}:DataItemRequestMessage>{metadata_and_user}"
+        + f"<{m}:DataItemID>{item_id}</{m}:DataItemID>"
+        + f"</{m}:DataItemRequestMessage></srq:getDataItemRequest>"
+    )
+
+
 def envelope(body: str) -> bytes:
     """A SOAP 1.1 envelope around a body element."""
     return (

@@ -30,6 +30,7 @@ from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import records_pb2, subject_pb2
 
 NOW = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
+AUDIT_REFERENCE = "0b8f7c1e-3c1d-4a2e-9f5b-6d7e8f9a0b1c"
 TABLE = (("Criminal Justice", "CRIMINAL_LAW_ENFORCEMENT"), ("Homeland Security", "NATIONAL_SECURITY"))
 
 
@@ -161,6 +162,7 @@ def test_alternate_name_beside_another_name_is_a_batch_alone_it_is_the_name() ->
 def test_missing_user_assertion_is_refused_but_what_was_read_is_kept_for_audit() -> None:
     refusal = refused(search_envelope(name_statements(last="Scott"), assertion=False))
     assert refusal.error.reason == "MISSING_FIELD"
+    assert isinstance(refusal.request, query_pb.SearchRequest)
     assert refusal.request.subject.name.last_name == "Scott"
 
 
@@ -217,7 +219,9 @@ def released_response(narrow: bool = False) -> query_pb.SearchResponse:
         booking_photos=[records_pb2.BookingPhoto(photo_id="ph1", image=b"\x89PNG")],
         sources=[query_pb.SourceReference(source=records_pb2.SOURCE_SYSTEM_EID, record_id="EID-1")],
     )
-    response = query_pb.SearchResponse(persons=[person_result], narrow_query_required=narrow)
+    response = query_pb.SearchResponse(
+        persons=[person_result], narrow_query_required=narrow, audit_reference=AUDIT_REFERENCE
+    )
     response.notice.obtained_via = "Obtained via the DHS Law Enforcement Information Sharing Service"
     response.notice.lesc_instruction = "Contact the Law Enforcement Support Center before acting."
     response.notice.caveat_texts.extend(["For viewing only.", "Do not store."])
@@ -232,7 +236,7 @@ def test_response_is_shaped_like_the_dhs_sample_with_only_released_fields(dialec
     m = dialect.message
     assert root.tag == f"{{{dialect.wrapper}}}doSearchResponse"
     assert root.findtext(f".//{{{m}}}ServerLimitIndicator") == "true"
-    assert root.findtext(f".//{{{m}}}DataItemID") == "P1"
+    assert root.findtext(f".//{{{m}}}DataItemID") == f"{AUDIT_REFERENCE}/P1"
     assert root.find(f".//{{{dialect.digest}}}EntityPerson") is not None
     assert root.findtext(f".//{{{codec.NC}}}PersonName/{{{codec.NC}}}PersonSurName") == "Quintanilla"
     assert (

@@ -1,5 +1,9 @@
 """The inbound LEXS-SR endpoint end to end: real TLS on loopback, the real broker and sources.
 
+getDataItem returns a person a search disclosed to the same end user of the same agency
+within the window, fetched again live; another user, an unknown id, a time outside the
+window and a one-way partner asking for a protected person's item are refused.
+
 A LEXS search for a showcase person returns that person; a forbidden digest field is a
 fault naming it; a protected person asked by Nlets is byte-identical to a no-hit; hostile
 bodies (XXE, billion laughs, 50 MB, deep nesting), a wrong SOAP action and a missing client
@@ -12,6 +16,7 @@ import http.client
 import re
 import ssl
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,7 @@ from lexs_samples import (
     SOAP_ACTION,
     ULEX,
     XXE,
+    data_item_envelope,
     deeply_nested,
     name_statements,
     operation_envelope,
@@ -30,6 +36,8 @@ from lexs_samples import (
 from meshkit import Mesh
 from test_broker_audit import audit_stub
 
+from leis.broker.dataitem import DisclosedItems
+from leis.common.errors import NotFound
 from leis.common.lexs import codec
 from leis.common.lexs.codec import LEXS_PATH
 from leis.common.lexs.xml import parse
@@ -269,3 +277,89 @@ def test_missing_client_certificate_fails_the_handshake(mesh: Mesh) -> None:
     with pytest.raises((ssl.SSLError, ConnectionError)):
         post(mesh, search_envelope(search_statements("closed_suspect")), agency=None)
     assert_healthy(mesh)
+
+
+# ---------------------------------------------------------------- getDataItem (R-RET-1)
+
+DATA_ITEM_ACTION = SOAP_ACTION.replace("doStructuredSearch", "getDataItem")
+
+
+def disclosed_item(mesh: Mesh, key: str, **kwargs: str) -> str:
+    """Search for a showcase person and return the DataItemID of the package that answered."""
+    status, body, _ = post(mesh, search_envelope(search_statements(key), **kwargs), agency="ndex")
+    assert status == 200, body[:800]
+    item_id = codec.body_of(parse(body, max_bytes=10_000_000)).findtext(f".//{{{ULEX['message']}}}DataItemID")
+    assert item_id
+    return item_id
+
+
+@pytest.mark.parametrize("dialect", [ULEX, LEXS31], ids=["ulex-2.0", "lexs-3.1"])
+def test_get_data_item_fetches_the_disclosed_person_again_and_is_audited(
+    mesh: Mesh, dialect: dict[str, str]
+) -> None:
+    subject = showcase("closed_suspect")
+    item_id = disclosed_item(mesh, "closed_suspect")
+    status, body, headers = post(mesh, data_item_envelope(item_id, dialect=dialect), action=DATA_ITEM_ACTION)
+    assert status == 200, body[:800]
+    response = codec.body_of(parse(body, max_bytes=10_000_000))
+    assert response.tag == f"{{{dialect['wrapper']}}}getDataItemResponse"
+    nc = codec.NC
+    assert response.findtext(f".//{{{nc}}}PersonName/{{{nc}}}PersonSurName") == subject.person.name.last
+    references = response.findtext(f".//{{{dialect['message']}}}DataItemReferenceID") or ""
+    assert subject.record("eid").record_id in references
+    events = _events_of_trace(mesh, headers["X-LEIS-Trace-Id"])
+    assert [e.event_type for e in events] == [
+        T.AUDIT_EVENT_TYPE_QUERY_RECEIVED,
+        T.AUDIT_EVENT_TYPE_RESPONSE_SENT,
+    ]
+    assert all(e.method == "/leis.v1.QueryService/GetDataItem" for e in events)
+    assert subject.record("eid").record_id in events[1].disclosed_record_ids
+
+
+def test_get_data_item_is_refused_to_another_user_of_the_same_agency(mesh: Mesh) -> None:
+    item_id = disclosed_item(mesh, "closed_suspect")
+    before = len(refusals(mesh, "ndex"))
+    status, body, _ = post(mesh, data_item_envelope(item_id, user_id="det.smith"), action=DATA_ITEM_ACTION)
+    assert status == 500
+    assert fault_of(body).reason == "DATA_ITEM_NOT_DISCLOSED"
+    assert len(refusals(mesh, "ndex")) == before + 1
+
+
+def test_get_data_item_with_an_unknown_or_malformed_id_is_refused(mesh: Mesh) -> None:
+    unknown = "0b8f7c1e-3c1d-4a2e-9f5b-6d7e8f9a0b1c/P1"
+    status, body, _ = post(mesh, data_item_envelope(unknown), action=DATA_ITEM_ACTION)
+    assert (status, fault_of(body).reason) == (500, "DATA_ITEM_NOT_DISCLOSED")
+    item_id = disclosed_item(mesh, "closed_suspect")
+    other_result = item_id.rsplit("/", 1)[0] + "/P99"
+    status, body, _ = post(mesh, data_item_envelope(other_result), action=DATA_ITEM_ACTION)
+    assert (status, fault_of(body).reason) == (500, "DATA_ITEM_NOT_DISCLOSED")
+    status, body, _ = post(mesh, data_item_envelope("P1"), action=DATA_ITEM_ACTION)
+    assert (status, fault_of(body).reason) == (500, "MALFORMED_FIELD")
+
+
+def test_get_data_item_outside_the_window_is_refused(mesh: Mesh) -> None:
+    item_id = disclosed_item(mesh, "closed_suspect")
+    window = timedelta(hours=24)
+    audit_log = mesh.audit_log
+    assert audit_log is not None
+    now = datetime.now(UTC)
+    found = mesh.call(
+        DisclosedItems(audit_log, window, now=lambda: now).find(
+            item_id, agency_id="ndex", user_id="det.jones"
+        )
+    )
+    assert found.record_ids
+    later = DisclosedItems(audit_log, window, now=lambda: now + window + timedelta(minutes=1))
+    with pytest.raises(NotFound) as refused:
+        mesh.call(later.find(item_id, agency_id="ndex", user_id="det.jones"))
+    assert refused.value.reason == "DATA_ITEM_NOT_DISCLOSED"
+
+
+def test_nlets_cannot_fetch_a_protected_persons_item(mesh: Mesh) -> None:
+    # N-DEx (two-way) is shown the protected person; the id is useless to Nlets (one-way).
+    item_id = disclosed_item(mesh, "protected_asylum_seeker")
+    status, body, _ = post(
+        mesh, data_item_envelope(item_id, ori=ORIS["nlets"]), agency="nlets", action=DATA_ITEM_ACTION
+    )
+    assert (status, fault_of(body).reason) == (500, "DATA_ITEM_NOT_DISCLOSED")
+    assert b"DataItemPackage" not in body

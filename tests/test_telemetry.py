@@ -84,6 +84,12 @@ class _ServiceB(source_grpc.SourceServiceServicer):
         """The mesh exercises Search only."""
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the test mesh serves Search only")
 
+    async def GetRecords(
+        self, request: source_pb.GetRecordsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> source_pb.GetRecordsResponse:
+        """The mesh exercises Search only."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the test mesh serves Search only")
+
 
 class _ServiceA(source_grpc.SourceServiceServicer):
     """The broker stand-in: forwards to B over a traced channel, remembers trace ids."""
@@ -106,6 +112,12 @@ class _ServiceA(source_grpc.SourceServiceServicer):
     async def GetPhotos(
         self, request: source_pb.GetPhotosRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> source_pb.GetPhotosResponse:
+        """The mesh exercises Search only."""
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the test mesh serves Search only")
+
+    async def GetRecords(
+        self, request: source_pb.GetRecordsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> source_pb.GetRecordsResponse:
         """The mesh exercises Search only."""
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the test mesh serves Search only")
 

@@ -124,6 +124,9 @@ class BrokerSettings(_Schema):
     metrics_tls: bool = False
     # The LEXS-SR (SOAP over mTLS) endpoint, "host:port"; absent (the default) serves none.
     lexs_listen: str | None = None
+    # How long after a Search disclosed a person its end user may fetch that data item again
+    # (LEXS getDataItem, gRPC GetDataItem), re-fetched live from the sources (R-RET-1).
+    lexs_data_item_window_hours: PositiveFloat = 24.0
 
 
 class _Sources(_Schema):

@@ -197,10 +197,11 @@ class DirectChain:
 
 SEARCH_METHOD = "/leis.v1.QueryService/Search"
 CAPABILITIES_METHOD = "/leis.v1.QueryService/GetCapabilities"
+DATA_ITEM_METHOD = "/leis.v1.QueryService/GetDataItem"
 
 
 class QueryPort:
-    """``QueryService`` (Search, GetCapabilities) through the chain, for the LEXS-SR endpoint.
+    """``QueryService`` (Search, GetDataItem, GetCapabilities) through the chain, for the LEXS-SR endpoint.
 
     ``query_service(cap)`` gives the handler that caps results at ``cap`` persons: a LEXS
     caller's ``MaxItemMatches`` below the broker's cap is honoured by the same merge rule
@@ -218,6 +219,19 @@ class QueryPort:
         service = self._query_service(min(max_results, self.max_results))
         return await self._chain.run(
             SEARCH_METHOD, request, service.Search, peer_pem=peer_pem, metadata=metadata, peer="lexs-sr"
+        )
+
+    async def data_item(
+        self, request: Message, *, peer_pem: bytes, metadata: Sequence[tuple[str, str]]
+    ) -> Any:
+        service = self._query_service(self.max_results)
+        return await self._chain.run(
+            DATA_ITEM_METHOD,
+            request,
+            service.GetDataItem,
+            peer_pem=peer_pem,
+            metadata=metadata,
+            peer="lexs-sr",
         )
 
     async def capabilities(

@@ -36,6 +36,7 @@ SOURCE_SYSTEMS = {
 SEARCHED_SOURCES = ("eid", "tecs")
 SEARCH_METHOD = "/leis.source.v1.SourceService/Search"
 PHOTOS_METHOD = "/leis.source.v1.SourceService/GetPhotos"
+RECORDS_METHOD = "/leis.source.v1.SourceService/GetRecords"
 # Extra per-source client interceptors, given the source name (tests count calls with them).
 InterceptorFactory = Callable[[str], Sequence[grpc.aio.ClientInterceptor]]
 PHOTO_SOURCE = "photos"
@@ -122,6 +123,32 @@ class SourceHub:
             return SourceAnswer(name, system, self._observe(name, _outcome_of(exc), started))
         if response is None:
             # grpc.aio hands back None (status OK) when the reply bytes do not parse.
+            return SourceAnswer(name, system, self._observe(name, SourceOutcome.UNAVAILABLE, started))
+        outcome = self._observe(name, SourceOutcome.ANSWERED, started)
+        return SourceAnswer(name, system, outcome, tuple(response.records))
+
+    async def records(
+        self, record_ids: Sequence[str], subject: subject_pb2.SubjectQuery
+    ) -> tuple[SourceAnswer, ...]:
+        """The records with these ids, live from every searchable source in parallel (each answers
+        with those it holds), scored against ``subject``; never raises for a source failure."""
+        request = source_pb.GetRecordsRequest(record_ids=list(record_ids), subject=subject)
+        calls = [self._records_one(name, request) for name in SEARCHED_SOURCES]
+        return tuple(await asyncio.gather(*calls))
+
+    async def _records_one(self, name: str, request: source_pb.GetRecordsRequest) -> SourceAnswer:
+        config = self._configs[name]
+        system = SOURCE_SYSTEMS[name]
+        started = time.monotonic()
+        timeout = downstream_timeout(config.deadline_ms / 1000)
+        if timeout <= 0:
+            return SourceAnswer(name, system, self._observe(name, SourceOutcome.TIMED_OUT, started))
+        try:
+            with self._spans[name].call(RECORDS_METHOD) as metadata:
+                response = await self._stubs[name].GetRecords(request, timeout=timeout, metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            return SourceAnswer(name, system, self._observe(name, _outcome_of(exc), started))
+        if response is None:
             return SourceAnswer(name, system, self._observe(name, SourceOutcome.UNAVAILABLE, started))
         outcome = self._observe(name, SourceOutcome.ANSWERED, started)
         return SourceAnswer(name, system, outcome, tuple(response.records))

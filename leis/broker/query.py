@@ -24,9 +24,10 @@ from leis.broker.context import (
     PRINCIPAL,
     Disclosure,
 )
-from leis.broker.hub import PHOTO_SOURCE, SOURCE_SYSTEMS, SourceHub, SourceOutcome
+from leis.broker.dataitem import DisclosedItems, not_disclosed
+from leis.broker.hub import PHOTO_SOURCE, SOURCE_SYSTEMS, SourceAnswer, SourceHub, SourceOutcome
 from leis.common.errors import DEADLINE_EXCEEDED, SOURCES_UNAVAILABLE, DeadlineExceeded, Unavailable
-from leis.rules.merge import merge_and_rank, source_statuses
+from leis.rules.merge import MergedPerson, merge_and_rank, source_statuses
 from leis.rules.protection import probe_queries
 from leis.rules.release import ONE_WAY, release_notice, release_records, withhold_reason
 from leis_api.source.v1 import source_service_pb2 as source_pb
@@ -55,11 +56,17 @@ class QueryService(query_grpc.QueryServiceServicer):
     """Inbound search for partner Information Sharing Services (SPEC section 3)."""
 
     def __init__(
-        self, config: BrokerConfig, hub: SourceHub, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        config: BrokerConfig,
+        hub: SourceHub,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        disclosed: DisclosedItems | None = None,
     ) -> None:
         self._config = config
         self._hub = hub
         self._now = now
+        self._disclosed = disclosed
 
     async def Search(
         self,
@@ -69,6 +76,60 @@ class QueryService(query_grpc.QueryServiceServicer):
         query = AUTHORIZED.get().query
         reference = AUDIT_REFERENCE.get()
         answers = await self._hub.search(query.subject, reference)
+        persons, narrow, statuses, retrieved = await self._release(
+            answers, query.subject, reference, self._config.max_results
+        )
+        response = query_pb.SearchResponse(
+            persons=persons,
+            narrow_query_required=narrow,
+            source_statuses=statuses,
+            notice=release_notice(retrieved),
+            audit_reference=reference,
+            trace_id=CALL.get().trace_id,
+        )
+        DISCLOSURE.establish(_disclosure(persons, narrow))
+        return response
+
+    async def GetDataItem(
+        self,
+        request: query_pb.GetDataItemRequest,
+        context: grpc.aio.ServicerContext,  # type: ignore[type-arg]
+    ) -> query_pb.GetDataItemResponse:
+        """One person an earlier search disclosed to this end user, fetched again live (R-RET-1).
+
+        The audit log says which source records made up that person and what was asked; the
+        records are fetched again by id and the release rules of the caller's agreement run
+        on them with the original query, exactly as for ``Search``: nothing is retained.
+        """
+        if self._disclosed is None:
+            raise not_disclosed()
+        query = AUTHORIZED.get().query
+        reference = AUDIT_REFERENCE.get()
+        item = await self._disclosed.find(
+            request.data_item_id, agency_id=PRINCIPAL.get().agency_id, user_id=query.user_id
+        )
+        answers = await self._hub.records(item.record_ids, item.subject)
+        persons, _, statuses, retrieved = await self._release(answers, item.subject, reference, 1)
+        response = query_pb.GetDataItemResponse(
+            source_statuses=statuses,
+            notice=release_notice(retrieved),
+            audit_reference=reference,
+            trace_id=CALL.get().trace_id,
+        )
+        if persons:
+            response.person.CopyFrom(persons[0])
+        DISCLOSURE.establish(_disclosure(persons, False))
+        return response
+
+    async def _release(
+        self,
+        answers: Sequence[SourceAnswer],
+        subject: subject_pb2.SubjectQuery,
+        reference: str,
+        cap: int,
+    ) -> tuple[list[query_pb.PersonResult], bool, list[query_pb.SourceStatus], datetime]:
+        """The released persons (at most ``cap``, with photos), whether more matched, the source
+        statuses and the retrieval time, from the sources' answers about ``subject``."""
         if all(a.outcome is not SourceOutcome.ANSWERED for a in answers):
             slowest = max(s.deadline_ms for s in self._config.sources) / 1000
             if CALL.get().deadline_binds(slowest):
@@ -78,32 +139,29 @@ class QueryService(query_grpc.QueryServiceServicer):
         retrieved = self._now()
         profile = PRINCIPAL.get().agreement.release_profile
         answered = [(a.system, a.records) for a in answers if a.outcome is SourceOutcome.ANSWERED]
-        around, checked = await self._same_persons(answered, profile, query.subject, reference)
+        around, checked = await self._same_persons(answered, profile, subject, reference)
         released = release_records(
-            answered, profile, query=query.subject, context=around, persons_checked=checked
+            answered, profile, query=subject, context=around, persons_checked=checked
         ).released
-        merged = merge_and_rank(released, self._config.max_results, retrieved)
-        subject_ids = [sid for person in merged.persons for sid in person.subject_ids]
+        merged = merge_and_rank(released, cap, retrieved)
+        persons, states = await self._with_photos(merged.persons, answers)
+        statuses = source_statuses(
+            merged.persons, states, photo_count=sum(len(p.booking_photos) for p in persons)
+        )
+        return persons, merged.narrow_query_required, list(statuses), retrieved
+
+    async def _with_photos(
+        self, merged: Sequence[MergedPerson], answers: Sequence[SourceAnswer]
+    ) -> tuple[list[query_pb.PersonResult], dict[int, query_pb.SourceState.ValueType]]:
+        """The persons with the booking photos of their subjects, and each source's state."""
+        subject_ids = [sid for person in merged for sid in person.subject_ids]
         states = {answer.system: SOURCE_STATES[answer.outcome] for answer in answers}
         photos: tuple[records_pb2.BookingPhoto, ...] = ()
         states[SOURCE_SYSTEMS[PHOTO_SOURCE]] = query_pb.SOURCE_STATE_NOT_QUERIED
         if subject_ids:
             outcome, photos = await self._hub.photos(subject_ids)
             states[SOURCE_SYSTEMS[PHOTO_SOURCE]] = SOURCE_STATES[outcome]
-        persons = [person.to_proto(photos) for person in merged.persons]
-        statuses = source_statuses(
-            merged.persons, states, photo_count=sum(len(p.booking_photos) for p in persons)
-        )
-        response = query_pb.SearchResponse(
-            persons=persons,
-            narrow_query_required=merged.narrow_query_required,
-            source_statuses=statuses,
-            notice=release_notice(retrieved),
-            audit_reference=reference,
-            trace_id=CALL.get().trace_id,
-        )
-        DISCLOSURE.establish(_disclosure(response))
-        return response
+        return [person.to_proto(photos) for person in merged], states
 
     async def _same_persons(
         self,
@@ -165,15 +223,15 @@ class QueryService(query_grpc.QueryServiceServicer):
         return response
 
 
-def _disclosure(response: query_pb.SearchResponse) -> Disclosure:
-    """What this response discloses, for the RESPONSE_SENT audit event (R-AUD-1)."""
-    record_ids = tuple(ref.record_id for person in response.persons for ref in person.sources)
+def _disclosure(persons: Sequence[query_pb.PersonResult], narrow_query_required: bool) -> Disclosure:
+    """What a response releasing ``persons`` discloses, for the RESPONSE_SENT audit event (R-AUD-1)."""
+    record_ids = tuple(ref.record_id for person in persons for ref in person.sources)
     fields = sorted(
-        {field.name for person in response.persons for field, _ in person.ListFields()}
+        {field.name for person in persons for field, _ in person.ListFields()}
         - {"result_id", "match_score", "matched_fields", "sources"}
     )
     systems = sorted(
-        {records_pb2.SourceSystem.Name(ref.source) for person in response.persons for ref in person.sources}
+        {records_pb2.SourceSystem.Name(ref.source) for person in persons for ref in person.sources}
     )
     content = {
         "persons": [
@@ -184,14 +242,14 @@ def _disclosure(response: query_pb.SearchResponse) -> Disclosure:
                 "record_ids": [ref.record_id for ref in p.sources],
                 "photo_ids": [photo.photo_id for photo in p.booking_photos],
             }
-            for p in response.persons
+            for p in persons
         ],
-        "narrow_query_required": response.narrow_query_required,
+        "narrow_query_required": narrow_query_required,
     }
     return Disclosure(
         record_ids=record_ids,
         released_fields=tuple(fields),
         source_systems=tuple(systems),
-        person_count=len(response.persons),
+        person_count=len(persons),
         content=content,
     )

@@ -12,7 +12,7 @@ import logging
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
@@ -28,6 +28,7 @@ from leis.audit.log import parse_target
 from leis.audit.service import AuditServicer
 from leis.broker.chain import build_chain, service_handler
 from leis.broker.config import BrokerConfig
+from leis.broker.dataitem import DisclosedItems
 from leis.broker.direct import DirectChain, QueryPort
 from leis.broker.hub import InterceptorFactory, SourceHub
 from leis.broker.identity import IdentityResolver, RevocationHolder
@@ -301,8 +302,11 @@ async def start_broker(
         # The admission stage enforces max_concurrent_rpcs, audited; core's cap is the last resort.
         maximum_concurrent_rpcs=config.admission.core_concurrent_rpcs,
     )
+    disclosed = DisclosedItems(audit_log, timedelta(hours=config.lexs_data_item_window_hours))
     add_service(
-        server, QueryService(config, hub), query_service_pb2.DESCRIPTOR.services_by_name["QueryService"]
+        server,
+        QueryService(config, hub, disclosed=disclosed),
+        query_service_pb2.DESCRIPTOR.services_by_name["QueryService"],
     )
     add_service(
         server,
@@ -330,7 +334,11 @@ async def start_broker(
         config.listen, metrics.handshakes.server_credentials(config.pki_dir, "broker")
     )
     await server.start()
-    lexs = await _start_lexs(config, interceptors, hub, registry, reuse_port) if config.lexs_listen else None
+    lexs = (
+        await _start_lexs(config, interceptors, hub, registry, reuse_port=reuse_port, disclosed=disclosed)
+        if config.lexs_listen
+        else None
+    )
     for name in (*SERVED_SERVICES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     _watch_audit(audit_log, health_servicer, metrics)
@@ -388,7 +396,9 @@ async def _start_lexs(
     interceptors: list[Any],
     hub: SourceHub,
     registry: RegistryHolder | SharedRegistryHolder,
+    *,
     reuse_port: bool,
+    disclosed: DisclosedItems,
 ) -> LexsServer:
     """The LEXS-SR endpoint (R-EDGE-1), running the same interceptors and QueryService as gRPC."""
     assert config.lexs_listen is not None
@@ -396,7 +406,9 @@ async def _start_lexs(
 
     def query_service(cap: int) -> QueryService:
         if cap not in services:
-            services[cap] = QueryService(config.model_copy(update={"max_results": cap}), hub)
+            services[cap] = QueryService(
+                config.model_copy(update={"max_results": cap}), hub, disclosed=disclosed
+            )
         return services[cap]
 
     port = QueryPort(DirectChain(interceptors), query_service, config.max_results)

@@ -98,6 +98,9 @@ _REASON_PRIORITY = (
 USER_ID_MAX = 64
 ORI_MAX = 16
 CLIENT_REQUEST_ID_MAX = 64
+DATA_ITEM_ID_MAX = 128
+# "<audit reference>/<result id>": the QUERY_RECEIVED event id (a UUID) and a result id ("P1").
+_DATA_ITEM_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/P[1-9][0-9]{0,2}")
 
 EARLIEST_DOB = date(1900, 1, 1)
 
@@ -333,6 +336,38 @@ def validate_search(request: SearchLike, *, today: date | None = None) -> Valida
         subject=subject,
         categories=tuple(categories),
         fields=tuple(f for f in chk.fields if f.startswith("subject.")),
+        purpose=int(request.purpose),
+        user_id=user_id,
+        ori=ori,
+        client_request_id=client_request_id or "",
+    )
+
+
+def validate_data_item(request: query_service_pb2.GetDataItemRequest) -> ValidatedQuery:
+    """Validate a request to fetch a disclosed data item again: its id and end user.
+
+    The returned query has an empty subject: the subject is the one the audit log shows
+    was asked when the item was disclosed. Raises ``InvalidArgument`` listing every bad field.
+    """
+    chk = _Checker()
+    for path, numbers in unknown_fields(request):
+        chk.refuse(UNKNOWN_FIELD, path, f"unknown field number(s) {numbers}")
+    item = chk.screen("data_item_id", request.data_item_id, DATA_ITEM_ID_MAX, None)
+    if item == "":
+        chk.refuse(MISSING_FIELD, "data_item_id", "the data item id is required")
+    else:
+        chk.check("data_item_id", item, _pattern(_DATA_ITEM_ID), 'an id "<audit_reference>/<result_id>"')
+    user_id, ori = _check_end_user(chk, request)
+    client_request_id = chk.screen(
+        "client_request_id", request.client_request_id, CLIENT_REQUEST_ID_MAX, None
+    )
+    if client_request_id and not client_request_id.isprintable():
+        chk.refuse(MALFORMED_FIELD, "client_request_id", "printable characters only")
+    chk.raise_if_any()
+    return ValidatedQuery(
+        subject=subject_pb2.SubjectQuery(),
+        categories=(),
+        fields=(),
         purpose=int(request.purpose),
         user_id=user_id,
         ori=ori,
@@ -616,7 +651,9 @@ class EndUserClaim:
         )
 
 
-def _check_end_user(chk: _Checker, request: SearchLike) -> tuple[str, str]:
+def _check_end_user(
+    chk: _Checker, request: SearchLike | query_service_pb2.GetDataItemRequest
+) -> tuple[str, str]:
     end_user = request.end_user
     user_id = chk.screen("end_user.user_id", end_user.user_id, USER_ID_MAX, None)
     if user_id == "":

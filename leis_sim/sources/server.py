@@ -52,7 +52,7 @@ from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
 from leis_api.v1 import records_pb2
 from leis_sim.sources.matching import normalize_query
 from leis_sim.sources.store import PhotoStore, SourceStore, StoreError
-from leis_sim.sources.validation import validate_get_photos, validate_search
+from leis_sim.sources.validation import validate_get_photos, validate_get_records, validate_search
 
 _LOG = logging.getLogger(__name__)
 
@@ -130,6 +130,29 @@ class SourceServicer(source_grpc.SourceServiceServicer):
         return source_pb.SearchResponse(
             source=self.source, records=result.records, truncated=result.truncated
         )
+
+    async def GetRecords(
+        self, request: source_pb.GetRecordsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> source_pb.GetRecordsResponse:
+        started = time.monotonic()
+        try:
+            _authorize(context)
+            if not isinstance(self.store, SourceStore):
+                raise Unimplemented(METHOD_NOT_SERVED, "the photo store holds no records; use GetPhotos")
+            await self.faults.apply()
+            record_ids = validate_get_records(request)
+            query = None
+            if request.HasField("subject"):
+                validate_search(source_pb.SearchRequest(subject=request.subject))
+                query = normalize_query(request.subject)
+            store = self.store
+            records = await _in_thread(self.executor, lambda: store.records(record_ids, query))
+        except LeisError as error:
+            _log("GetRecords", self.kind, error.code, 0, started)
+            await abort(context, error)
+            raise
+        _log("GetRecords", self.kind, grpc.StatusCode.OK, len(records), started)
+        return source_pb.GetRecordsResponse(source=self.source, records=records)
 
     async def GetPhotos(
         self, request: source_pb.GetPhotosRequest, context: grpc.aio.ServicerContext[Any, Any]

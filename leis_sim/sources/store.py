@@ -58,7 +58,7 @@ from leis_sim.matching import (
 from leis_sim.sources import matching
 from leis_sim.synth.model import Name, PhotoSpec, RecordSpec
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 FLUSH_RECORDS = 20_000
 READ_CACHE_KIB = 16 * 1024
 MIN_CANDIDATES = 50
@@ -74,6 +74,7 @@ _KEY_TABLES: dict[str, tuple[str, str]] = {
     "address_keys": ("street_key TEXT, postal_code TEXT, rec INTEGER", "street_key, postal_code, rec"),
     "phone_keys": ("phone TEXT, rec INTEGER", "phone, rec"),
     "incident_keys": ("activity_number TEXT, rec INTEGER", "activity_number, rec"),
+    "record_keys": ("record_id TEXT, rec INTEGER", "record_id, rec"),
 }
 _SECONDARY_INDEXES = (
     "CREATE INDEX name_keys_by_spelling ON name_keys (last_key, first_key, spelling)",
@@ -96,6 +97,7 @@ LOOKUPS: dict[str, str] = {
     "postal": "SELECT rec FROM address_keys WHERE postal_code = ? LIMIT ?",
     "phone": "SELECT rec FROM phone_keys WHERE phone = ? LIMIT ?",
     "incident": "SELECT rec FROM incident_keys WHERE activity_number = ? LIMIT ?",
+    "record_id": "SELECT rec FROM record_keys WHERE record_id = ? LIMIT ?",
     "records": "SELECT rec, payload FROM records WHERE rec IN ({recs})",
 }
 
@@ -209,6 +211,7 @@ class SourceWriter:
             self._rec += 1
             rec = self._rec
             self._records.append((rec, record_proto(spec).SerializeToString()))
+            self._rows["record_keys"].append((spec.record_id, rec))
             person = spec.person
             names = (person.name, *person.aliases)
             name_rows = self._rows["name_keys"]
@@ -441,6 +444,29 @@ class SourceStore:
         scored.sort(key=lambda item: (item[0], item[1]))
         truncated = len(scored) > max_records or (hit_limit and len(scored) >= max_records)
         return SearchResult([record for _, _, record in scored[:max_records]], truncated)
+
+    def records(
+        self, record_ids: Sequence[str], query: matching.Query | None = None
+    ) -> list[source_pb.SourceRecord]:
+        """The records with these ids, in the order asked, scored against ``query`` when given
+        (as ``search`` scores them); unknown ids are skipped."""
+        db = self._connections.get()
+        found: list[source_pb.SourceRecord] = []
+        for record_id in record_ids:
+            rows = db.execute(LOOKUPS["record_id"], (record_id, 1)).fetchall()
+            if rows:
+                sql = LOOKUPS["records"].format(recs="?")
+                found.extend(
+                    source_pb.SourceRecord.FromString(payload) for _, payload in db.execute(sql, rows[0])
+                )
+        if query is None:
+            return found
+        for record in found:
+            match = matching.score_record(query, record)
+            if match is not None:
+                record.match_score = match.score
+                record.matched_fields.extend(match.fields)
+        return found
 
     @staticmethod
     def _name_lookups(name: matching.NameQuery, run: _Runner, limit: int, exact_bound: int) -> None:

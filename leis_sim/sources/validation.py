@@ -29,7 +29,7 @@ from leis.common.errors import (
 from leis.common.messages import unknown_fields
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.v1 import subject_pb2
-from leis_sim.synth.identifiers import SUBJECT_ID_RE
+from leis_sim.synth.identifiers import RECORD_ID_RE, SUBJECT_ID_RE
 
 _PRIORITY = (
     UNKNOWN_FIELD,
@@ -45,6 +45,7 @@ MAX_REQUEST_BYTES = 16 * 1024
 MAX_REQUEST_ID_CHARS = 64
 MAX_RECORDS = 500
 MAX_PHOTO_IDS = 100
+MAX_RECORD_IDS = 100
 EARLIEST_BIRTH_YEAR = 1880
 
 _STATE = re.compile(r"[A-Z]{2}")
@@ -267,4 +268,24 @@ def validate_get_photos(request: source_pb.GetPhotosRequest) -> list[str]:
                     MALFORMED_FIELD, f"subject_ids[{index}]", 'expected a subject id like "EID-S-0000000042"'
                 )
     found.raise_if_any("photo request")
+    return list(dict.fromkeys(ids))
+
+
+def validate_get_records(request: source_pb.GetRecordsRequest) -> list[str]:
+    """The distinct record ids asked for, in order; ``InvalidArgument`` when malformed."""
+    found = _Violations()
+    for path, numbers in unknown_fields(request):
+        found.add(UNKNOWN_FIELD, path, f"unknown field number(s) {numbers}")
+    ids = list(request.record_ids)
+    if not ids:
+        found.add(MISSING_FIELD, "record_ids", "at least one record id is required")
+    elif len(ids) > MAX_RECORD_IDS:
+        found.add(OVERSIZE_FIELD, "record_ids", f"at most {MAX_RECORD_IDS} record ids per call")
+    else:
+        for index, record_id in enumerate(ids):
+            if not RECORD_ID_RE.fullmatch(record_id):
+                found.add(
+                    MALFORMED_FIELD, f"record_ids[{index}]", 'expected a record id like "EID-R-0000000042"'
+                )
+    found.raise_if_any("record request")
     return list(dict.fromkeys(ids))

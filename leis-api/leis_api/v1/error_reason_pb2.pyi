@@ -178,7 +178,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     [FAILED_PRECONDITION] The export is too large for one reply: stream it (StreamAgencyEvents).
     """
     ERROR_REASON_CHECKPOINT_NOT_FOUND: _ErrorReason.ValueType  # 62
-    """[NOT_FOUND] The chain has no checkpoint at the sequence number to resume verification from."""
+    """[NOT_FOUND] The chain has no checkpoint at the sequence number to resume verification from.
+    --- LEXS-SR getDataItem.
+    """
+    ERROR_REASON_DATA_ITEM_NOT_DISCLOSED: _ErrorReason.ValueType  # 63
+    """[NOT_FOUND] The data item was not disclosed to this end user of this agency within the
+    window the broker allows a data item to be fetched again (or the id is unknown).
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """Why a LEIS call was refused or failed: the vocabulary of the
@@ -351,5 +357,11 @@ ERROR_REASON_EXPORT_TOO_LARGE: ErrorReason.ValueType  # 61
 [FAILED_PRECONDITION] The export is too large for one reply: stream it (StreamAgencyEvents).
 """
 ERROR_REASON_CHECKPOINT_NOT_FOUND: ErrorReason.ValueType  # 62
-"""[NOT_FOUND] The chain has no checkpoint at the sequence number to resume verification from."""
+"""[NOT_FOUND] The chain has no checkpoint at the sequence number to resume verification from.
+--- LEXS-SR getDataItem.
+"""
+ERROR_REASON_DATA_ITEM_NOT_DISCLOSED: ErrorReason.ValueType  # 63
+"""[NOT_FOUND] The data item was not disclosed to this end user of this agency within the
+window the broker allows a data item to be fetched again (or the id is unknown).
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -424,6 +424,88 @@ class GetCapabilitiesRequest(_message.Message):
 Global___GetCapabilitiesRequest: _TypeAlias = GetCapabilitiesRequest  # noqa: Y015
 
 @_typing.final
+class GetDataItemRequest(_message.Message):
+    """Request for QueryService.GetDataItem."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_ITEM_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    END_USER_FIELD_NUMBER: _builtins.int
+    CLIENT_REQUEST_ID_FIELD_NUMBER: _builtins.int
+    data_item_id: _builtins.str
+    """Required. "<audit_reference>/<result_id>" of a person in an earlier
+    SearchResponse (the LEXS `DataItemID`), at most 128 characters.
+    """
+    purpose: _subject_pb2.Purpose.ValueType
+    """Required. The stated lawful purpose, as for Search."""
+    client_request_id: _builtins.str
+    """Optional. The partner's own correlation id (max 64 chars)."""
+    @_builtins.property
+    def end_user(self) -> _subject_pb2.EndUser:
+        """Required. The end user asking; must be the one the item was disclosed to."""
+
+    def __init__(
+        self,
+        *,
+        data_item_id: _builtins.str = ...,
+        purpose: _subject_pb2.Purpose.ValueType = ...,
+        end_user: _subject_pb2.EndUser | None = ...,
+        client_request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_user", b"end_user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_request_id", b"client_request_id", "data_item_id", b"data_item_id", "end_user", b"end_user", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDataItemRequest: _TypeAlias = GetDataItemRequest  # noqa: Y015
+
+@_typing.final
+class GetDataItemResponse(_message.Message):
+    """Response for QueryService.GetDataItem."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSON_FIELD_NUMBER: _builtins.int
+    SOURCE_STATUSES_FIELD_NUMBER: _builtins.int
+    NOTICE_FIELD_NUMBER: _builtins.int
+    AUDIT_REFERENCE_FIELD_NUMBER: _builtins.int
+    TRACE_ID_FIELD_NUMBER: _builtins.int
+    audit_reference: _builtins.str
+    """Reference of this call in the LEIS audit log."""
+    trace_id: _builtins.str
+    """W3C trace id of this call."""
+    @_builtins.property
+    def person(self) -> Global___PersonResult:
+        """The person as released now; absent when no longer releasable."""
+
+    @_builtins.property
+    def source_statuses(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceStatus]:
+        """Per-source status of the re-fetch."""
+
+    @_builtins.property
+    def notice(self) -> Global___ReleaseNotice:
+        """Provenance, LESC instruction and handling caveats (R-REL-5)."""
+
+    def __init__(
+        self,
+        *,
+        person: Global___PersonResult | None = ...,
+        source_statuses: _abc.Iterable[Global___SourceStatus] | None = ...,
+        notice: Global___ReleaseNotice | None = ...,
+        audit_reference: _builtins.str = ...,
+        trace_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["notice", b"notice", "person", b"person"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit_reference", b"audit_reference", "notice", b"notice", "person", b"person", "source_statuses", b"source_statuses", "trace_id", b"trace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDataItemResponse: _TypeAlias = GetDataItemResponse  # noqa: Y015
+
+@_typing.final
 class GetCapabilitiesResponse(_message.Message):
     """Response for QueryService.GetCapabilities (R-Q-8)."""
 

@@ -51,6 +51,11 @@ class QueryServiceStub:
                 request_serializer=leis_dot_v1_dot_query__service__pb2.GetCapabilitiesRequest.SerializeToString,
                 response_deserializer=leis_dot_v1_dot_query__service__pb2.GetCapabilitiesResponse.FromString,
                 _registered_method=True)
+        self.GetDataItem = channel.unary_unary(
+                '/leis.v1.QueryService/GetDataItem',
+                request_serializer=leis_dot_v1_dot_query__service__pb2.GetDataItemRequest.SerializeToString,
+                response_deserializer=leis_dot_v1_dot_query__service__pb2.GetDataItemResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -96,6 +101,23 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDataItem(self, request, context):
+        """Fetches again, live from the sources, one person that a Search disclosed
+        to the same end user of the same agency within the broker's configured
+        window (LEXS-SR getDataItem); nothing disclosed is retained (R-RET-1).
+        The release rules of the caller's agreement apply again, so a person no
+        longer releasable comes back absent.
+
+        Status codes: OK (`person` absent when no longer releasable);
+        INVALID_ARGUMENT (malformed id or end user); UNAUTHENTICATED;
+        PERMISSION_DENIED (as for Search); NOT_FOUND (DATA_ITEM_NOT_DISCLOSED:
+        not disclosed to this end user of this agency, or outside the window);
+        RESOURCE_EXHAUSTED; UNAVAILABLE (audit log or every source unavailable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +130,11 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.GetCapabilities,
                     request_deserializer=leis_dot_v1_dot_query__service__pb2.GetCapabilitiesRequest.FromString,
                     response_serializer=leis_dot_v1_dot_query__service__pb2.GetCapabilitiesResponse.SerializeToString,
+            ),
+            'GetDataItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDataItem,
+                    request_deserializer=leis_dot_v1_dot_query__service__pb2.GetDataItemRequest.FromString,
+                    response_serializer=leis_dot_v1_dot_query__service__pb2.GetDataItemResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -171,6 +198,33 @@ class QueryService:
             '/leis.v1.QueryService/GetCapabilities',
             leis_dot_v1_dot_query__service__pb2.GetCapabilitiesRequest.SerializeToString,
             leis_dot_v1_dot_query__service__pb2.GetCapabilitiesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDataItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leis.v1.QueryService/GetDataItem',
+            leis_dot_v1_dot_query__service__pb2.GetDataItemRequest.SerializeToString,
+            leis_dot_v1_dot_query__service__pb2.GetDataItemResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,19 @@ class QueryServiceStub:
     Status codes: OK; UNAUTHENTICATED; PERMISSION_DENIED (no agreement, or
     agreement not active); UNAVAILABLE (audit log cannot record the call).
     """
+    GetDataItem: _grpc.UnaryUnaryMultiCallable[_query_service_pb2.GetDataItemRequest, _query_service_pb2.GetDataItemResponse]
+    """Fetches again, live from the sources, one person that a Search disclosed
+    to the same end user of the same agency within the broker's configured
+    window (LEXS-SR getDataItem); nothing disclosed is retained (R-RET-1).
+    The release rules of the caller's agreement apply again, so a person no
+    longer releasable comes back absent.
+
+    Status codes: OK (`person` absent when no longer releasable);
+    INVALID_ARGUMENT (malformed id or end user); UNAUTHENTICATED;
+    PERMISSION_DENIED (as for Search); NOT_FOUND (DATA_ITEM_NOT_DISCLOSED:
+    not disclosed to this end user of this agency, or outside the window);
+    RESOURCE_EXHAUSTED; UNAVAILABLE (audit log or every source unavailable).
+    """
 
 @_typing.type_check_only
 class QueryServiceAsyncStub(QueryServiceStub):
@@ -102,6 +115,19 @@ class QueryServiceAsyncStub(QueryServiceStub):
 
     Status codes: OK; UNAUTHENTICATED; PERMISSION_DENIED (no agreement, or
     agreement not active); UNAVAILABLE (audit log cannot record the call).
+    """
+    GetDataItem: _aio.UnaryUnaryMultiCallable[_query_service_pb2.GetDataItemRequest, _query_service_pb2.GetDataItemResponse]  # type: ignore[assignment]
+    """Fetches again, live from the sources, one person that a Search disclosed
+    to the same end user of the same agency within the broker's configured
+    window (LEXS-SR getDataItem); nothing disclosed is retained (R-RET-1).
+    The release rules of the caller's agreement apply again, so a person no
+    longer releasable comes back absent.
+
+    Status codes: OK (`person` absent when no longer releasable);
+    INVALID_ARGUMENT (malformed id or end user); UNAUTHENTICATED;
+    PERMISSION_DENIED (as for Search); NOT_FOUND (DATA_ITEM_NOT_DISCLOSED:
+    not disclosed to this end user of this agency, or outside the window);
+    RESOURCE_EXHAUSTED; UNAVAILABLE (audit log or every source unavailable).
     """
 
 class QueryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -149,6 +175,25 @@ class QueryServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Status codes: OK; UNAUTHENTICATED; PERMISSION_DENIED (no agreement, or
         agreement not active); UNAVAILABLE (audit log cannot record the call).
+        """
+
+    @_abc_1.abstractmethod
+    def GetDataItem(
+        self,
+        request: _query_service_pb2.GetDataItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_query_service_pb2.GetDataItemResponse, _abc.Awaitable[_query_service_pb2.GetDataItemResponse]]:
+        """Fetches again, live from the sources, one person that a Search disclosed
+        to the same end user of the same agency within the broker's configured
+        window (LEXS-SR getDataItem); nothing disclosed is retained (R-RET-1).
+        The release rules of the caller's agreement apply again, so a person no
+        longer releasable comes back absent.
+
+        Status codes: OK (`person` absent when no longer releasable);
+        INVALID_ARGUMENT (malformed id or end user); UNAUTHENTICATED;
+        PERMISSION_DENIED (as for Search); NOT_FOUND (DATA_ITEM_NOT_DISCLOSED:
+        not disclosed to this end user of this agency, or outside the window);
+        RESOURCE_EXHAUSTED; UNAVAILABLE (audit log or every source unavailable).
         """
 
 def add_QueryServiceServicer_to_server(servicer: QueryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,9 +2,10 @@
 
 A request that did not parse, is larger than the policy limit (the transport admits
 more, so that the refusal is audited and names the field), or holds a Timestamp or
-Duration outside its range, is refused here, for every method of the chain. A search is
-validated, its end user's ORI and its purpose checked against the principal's
-agreement, and the end user's rate limit applied (the agency's is admission's); the
+Duration outside its range, is refused here, for every method of the chain. A search (or a
+request to fetch a disclosed data item again) is validated, its end user's ORI and its
+purpose checked against the principal's agreement, and the end user's rate limit applied
+(the agency's is admission's); the
 :class:`~leis.broker.context.Authorized` query and purpose are established for the handler.
 The rules themselves are the pure functions of ``leis.rules``.
 """
@@ -21,9 +22,17 @@ from leis.broker.chain.malformed import MalformedRequest
 from leis.broker.context import AUTHORIZED, PRINCIPAL, Authorized
 from leis.broker.limits import Limits
 from leis.rules.purpose import check_ori, check_purpose
-from leis.rules.validation import check_ranges, check_size, request_too_large, validate_search
+from leis.rules.validation import (
+    check_ranges,
+    check_size,
+    request_too_large,
+    validate_data_item,
+    validate_search,
+)
 
 SEARCH_METHODS = frozenset({"/leis.v1.QueryService/Search", "/leis.v1.FederatedSearchService/Search"})
+# Fetching a disclosed data item again is judged like a search: end user, ORI, purpose, rate.
+DATA_ITEM_METHOD = "/leis.v1.QueryService/GetDataItem"
 
 
 class PolicyInterceptor(AsyncServerInterceptor):
@@ -48,10 +57,10 @@ class PolicyInterceptor(AsyncServerInterceptor):
             raise request.refusal()
         check_size(request, self._max_request_bytes)
         check_ranges(request)
-        if method_name not in SEARCH_METHODS:
+        if method_name not in SEARCH_METHODS and method_name != DATA_ITEM_METHOD:
             return await passthrough(method, request, context)
         agreement = PRINCIPAL.get().agreement
-        query = validate_search(request)
+        query = validate_data_item(request) if method_name == DATA_ITEM_METHOD else validate_search(request)
         # The asserted ORI is checked once its format is known to be valid (R-ID-3).
         check_ori(query.ori, agreement.permitted_oris)
         purpose = check_purpose(request.purpose, agreement.permitted_purposes)

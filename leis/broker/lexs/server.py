@@ -12,11 +12,12 @@ is all identity needs (revocation and the agreement are then checked by the chai
 gRPC). A sibling process would have needed its own audit writer and rate limiter, i.e.
 second copies of shared state.
 
-Operations: ``doStructuredSearch``, ``getCapabilities``, ``getAvailability``, in the dialect
-of the request (LEXS-SR 3.1 or ULEX 2.0). Every request that reaches this handler goes
-through the chain, refusals included (hostile XML, wrong SOAP action, forbidden field,
-unmapped purpose: recorded, traced, then answered with a SOAP fault carrying the same
-UPPER_SNAKE reason gRPC would). A missing client certificate never gets past TLS.
+Operations: ``doStructuredSearch``, ``getDataItem`` (``QueryService.GetDataItem``: a person an
+earlier search disclosed to the same end user, fetched again live), ``getCapabilities``,
+``getAvailability``, in the dialect of the request (LEXS-SR 3.1 or ULEX 2.0). Every request
+that reaches this handler goes through the chain, refusals included (hostile XML, wrong SOAP
+action, forbidden field, unmapped purpose: recorded, traced, then answered with a SOAP fault
+carrying the same UPPER_SNAKE reason gRPC would). A missing client certificate never gets past TLS.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ log = logging.getLogger("leis.lexs")
 
 SEARCH_METHOD = "/leis.v1.QueryService/Search"
 CAPABILITIES_METHOD = "/leis.v1.QueryService/GetCapabilities"
+DATA_ITEM_METHOD = "/leis.v1.QueryService/GetDataItem"
 XML_TYPES = frozenset({"text/xml", "application/xml", "application/soap+xml"})
 TRACE_HEADERS = ("traceparent", "tracestate")
 AUDIT_HEADER = "X-LEIS-Audit-Reference"
@@ -68,6 +70,10 @@ class Port(Protocol):
 
     async def search(
         self, request: Message, *, max_results: int, peer_pem: bytes, metadata: Sequence[tuple[str, str]]
+    ) -> Any: ...
+
+    async def data_item(
+        self, request: Message, *, peer_pem: bytes, metadata: Sequence[tuple[str, str]]
     ) -> Any: ...
 
     async def capabilities(
@@ -157,6 +163,8 @@ class LexsEndpoint:
             await self._refuse(_method_of(operation), empty, mismatch, call)
         if operation == "doStructuredSearch":
             return await self._search(payload, dialect, call)
+        if operation == "getDataItem":
+            return await self._data_item(payload, dialect, call)
         return await self._capabilities(operation, dialect, call)
 
     def _screen_http(self, request: web.Request) -> LeisError | None:
@@ -192,6 +200,25 @@ class LexsEndpoint:
         root = codec.encode_search_response(response, answer, now=self._now())
         return _xml(codec.envelope(root), response.audit_reference, response.trace_id)
 
+    async def _data_item(self, payload: Any, dialect: codec.Dialect, call: _Call) -> web.Response:
+        try:
+            asked = codec.decode_data_item(payload, dialect)
+        except codec.DecodeRefused as refused:
+            await self._refuse(DATA_ITEM_METHOD, refused.request, refused.error, call)
+        named = self._registry().named_by(_identity(call.peer_pem))
+        agreement = named[0] if len(named) == 1 else None
+        try:
+            purpose = codec.resolve_purpose(asked.purpose_text, agreement.lexs_purposes if agreement else ())
+        except LeisError as error:
+            await self._refuse(DATA_ITEM_METHOD, asked.request, error, call)
+        response = await self._port.data_item(
+            asked.with_purpose(purpose), peer_pem=call.peer_pem, metadata=call.metadata
+        )
+        requester = ("", agreement.name, agreement.agency_id) if agreement is not None else ("", "", "")
+        answer = codec.Answer(dialect, _message_id(), asked.message_id, None, requester)
+        root = codec.encode_data_item_response(response, answer, now=self._now())
+        return _xml(codec.envelope(root), response.audit_reference, response.trace_id)
+
     async def _capabilities(self, operation: str, dialect: codec.Dialect, call: _Call) -> web.Response:
         capabilities = await self._port.capabilities(
             query_pb.GetCapabilitiesRequest(), peer_pem=call.peer_pem, metadata=call.metadata
@@ -206,7 +233,9 @@ class LexsEndpoint:
 
 
 def _method_of(operation: str) -> str:
-    return SEARCH_METHOD if operation == "doStructuredSearch" else CAPABILITIES_METHOD
+    if operation == "doStructuredSearch":
+        return SEARCH_METHOD
+    return DATA_ITEM_METHOD if operation == "getDataItem" else CAPABILITIES_METHOD
 
 
 def _too_large(limit: int) -> LeisError:

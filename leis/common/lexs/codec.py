@@ -52,7 +52,7 @@ SAML2 = "urn:oasis:names:tc:SAML:2.0:assertion"
 FAULT_NS = "urn:leis:lexs:fault:1"
 FAULT_DOMAIN = "leis.dhs.gov"
 
-OPERATIONS = ("doStructuredSearch", "getCapabilities", "getAvailability")
+OPERATIONS = ("doStructuredSearch", "getDataItem", "getCapabilities", "getAvailability")
 # The N-DEx WSDL's SOAPAction prefix; a client may also send an empty action.
 # Where a LEXS-SR service listens (the path of the WSDL's service address).
 LEXS_PATH = "/lexs/SRWebService"
@@ -209,12 +209,17 @@ _OTHER_CATEGORIES = {
 
 
 class DecodeRefused(Exception):
-    """A request the codec cannot turn into one search; ``request`` holds what was read, for audit."""
+    """A request the codec cannot turn into one search or data item request; ``request`` holds
+    what was read, for audit."""
 
-    def __init__(self, error: LeisError, request: query_pb.SearchRequest | None = None) -> None:
+    def __init__(
+        self, error: LeisError, request: query_pb.SearchRequest | query_pb.GetDataItemRequest | None = None
+    ) -> None:
         super().__init__(error.message)
         self.error = error
-        self.request = request or query_pb.SearchRequest()
+        self.request: query_pb.SearchRequest | query_pb.GetDataItemRequest = (
+            request or query_pb.SearchRequest()
+        )
 
 
 def _unknown(path: str) -> FieldViolation:
@@ -392,6 +397,70 @@ def decode_search(payload: etree._Element, dialect: Dialect) -> StructuredSearch
     return StructuredSearch(
         dialect, request, purpose_texts[0] if purpose_texts else "", max_items, message_id
     )
+
+
+@dataclass(frozen=True)
+class DataItemRequest:
+    """A decoded ``getDataItemRequest``: the item asked for, by whom, and what the answer echoes."""
+
+    dialect: Dialect
+    request: query_pb.GetDataItemRequest  # purpose UNSPECIFIED until ``with_purpose``
+    purpose_text: str
+    message_id: str
+
+    def with_purpose(self, purpose: int) -> query_pb.GetDataItemRequest:
+        """The request carrying the lawful purpose the agreement mapped."""
+        request = query_pb.GetDataItemRequest()
+        request.CopyFrom(self.request)
+        request.purpose = purpose  # type: ignore[assignment]
+        return request
+
+
+def decode_data_item(payload: etree._Element, dialect: Dialect) -> DataItemRequest:
+    """Decode a ``getDataItemRequest`` body element: one ``DataItemID`` from an earlier
+    ``doSearchResponse``, the user assertion and the purpose (``DecodeRefused`` on refusal)."""
+    m, lx = dialect.message, dialect.lexs
+    message = _child(payload, m, "DataItemRequestMessage")
+    if message is None:
+        raise DecodeRefused(
+            InvalidArgument(
+                MISSING_FIELD,
+                "DataItemRequestMessage is required",
+                violations=[FieldViolation("DataItemRequestMessage", "required")],
+            )
+        )
+    metadata = _child(message, m, "SRMessageMetadata")
+    message_id = _text(_child(metadata, WSA, "MessageID")) or _text(
+        _child(metadata, lx, "MessageSequenceNumber")
+    )
+    purpose_texts = _purpose_texts(metadata, dialect)
+    user_id, ori, assertion_present = _user(message, metadata, dialect)
+    item_ids = [_text(item) for item in _children(message, m, "DataItemID")]
+    request = query_pb.GetDataItemRequest(
+        data_item_id=item_ids[0] if len(item_ids) == 1 else "",
+        end_user=subject_pb2.EndUser(user_id=user_id, ori=ori),
+        client_request_id=message_id,
+    )
+    violations: list[tuple[str, FieldViolation]] = []
+    if len(item_ids) != 1:
+        reason = MISSING_FIELD if not item_ids else "BATCH_QUERY"
+        violations.append((reason, FieldViolation("DataItemID", "exactly one data item id")))
+    if not assertion_present:
+        violations.append(
+            (MISSING_FIELD, FieldViolation("UserAssertion", "the end user's assertion is required (R-ID-3)"))
+        )
+    if len(set(map(_same, purpose_texts))) > 1:
+        violations.append(("CONFLICTING_FIELDS", FieldViolation(PATH_OF["purpose"], "one purpose per query")))
+    if violations:
+        raise DecodeRefused(
+            InvalidArgument(
+                violations[0][0],
+                "invalid LEXS data item request: " + ", ".join(v.field for _, v in violations),
+                violations=[v for _, v in violations],
+            ),
+            request,
+        )
+    return DataItemRequest(dialect, request, purpose_texts[0] if purpose_texts else "", message_id)
 
 
 def _purpose_texts(metadata: etree._Element | None, dialect: Dialect) -> list[str]:
@@ -870,35 +939,103 @@ def encode_search_response(
     notice = response.notice
     handling = " ".join([notice.obtained_via, notice.lesc_instruction, *notice.caveat_texts]).strip()
     for person in response.persons:
-        package = _el(message, m, "SearchResultPackage")
-        package_metadata = _el(package, m, "PackageMetadata")
-        _el(package_metadata, m, "DataItemID", person.result_id)
-        retrieved = min((ref.retrieved_time.ToDatetime(UTC) for ref in person.sources), default=now)
-        _el(package_metadata, m, "DataItemDate", retrieved.date().isoformat())
-        references = " ".join(
-            f"{records_pb2.SourceSystem.Name(ref.source).removeprefix('SOURCE_SYSTEM_')}:{ref.record_id}"
-            for ref in person.sources
-        )
-        _el(package_metadata, m, "DataItemReferenceID", references)
-        _el(package_metadata, lx, dialect.status, "Released")
-        owner = _el(package_metadata, m, "DataOwnerMetadata")
-        _system(_el(owner, lx, "DataOwnerIdentifier"), dialect, "", DHS_ORGANIZATION, LEIS_SYSTEM_ID)
-        contact = _el(owner, lx, "DataOwnerContact")
-        _el(contact, NC, "PersonSurName", LESC_CONTACT)
-        _el(contact, NC, "OrganizationName", DHS_ORGANIZATION)
-        _dissemination(package_metadata, dialect, "DHS", handling)
-        _digest(
-            package,
+        _package(
+            message,
             dialect,
-            _Person(
-                name=person.name,
-                date_of_birth=person.date_of_birth,
-                addresses=person.addresses,
-                identifiers=person.matched_identifiers,
-                physical=person.physical_description if person.HasField("physical_description") else None,
-                country_of_birth=person.country_of_birth,
-                place_of_birth=person.place_of_birth,
-            ),
+            "SearchResultPackage",
+            person,
+            audit_reference=response.audit_reference,
+            handling=handling,
+            now=now,
+        )
+    return root
+
+
+def data_item_id(audit_reference: str, result_id: str) -> str:
+    """The ``DataItemID`` of a released person: the search's audit reference and its result id,
+    which ``getDataItem`` takes back (and the audit log resolves) to fetch the person again."""
+    return f"{audit_reference}/{result_id}"
+
+
+def _package(
+    parent: etree._Element,
+    dialect: Dialect,
+    local: str,
+    person: query_pb.PersonResult,
+    *,
+    audit_reference: str,
+    handling: str,
+    now: datetime,
+) -> None:
+    """One package (metadata, data owner, dissemination criteria, digest) for a released person."""
+    m, lx = dialect.message, dialect.lexs
+    package = _el(parent, m, local)
+    package_metadata = _el(package, m, "PackageMetadata")
+    _el(package_metadata, m, "DataItemID", data_item_id(audit_reference, person.result_id))
+    retrieved = min((ref.retrieved_time.ToDatetime(UTC) for ref in person.sources), default=now)
+    _el(package_metadata, m, "DataItemDate", retrieved.date().isoformat())
+    references = " ".join(
+        f"{records_pb2.SourceSystem.Name(ref.source).removeprefix('SOURCE_SYSTEM_')}:{ref.record_id}"
+        for ref in person.sources
+    )
+    _el(package_metadata, m, "DataItemReferenceID", references)
+    _el(package_metadata, lx, dialect.status, "Released")
+    owner = _el(package_metadata, m, "DataOwnerMetadata")
+    _system(_el(owner, lx, "DataOwnerIdentifier"), dialect, "", DHS_ORGANIZATION, LEIS_SYSTEM_ID)
+    contact = _el(owner, lx, "DataOwnerContact")
+    _el(contact, NC, "PersonSurName", LESC_CONTACT)
+    _el(contact, NC, "OrganizationName", DHS_ORGANIZATION)
+    _dissemination(package_metadata, dialect, "DHS", handling)
+    _digest(
+        package,
+        dialect,
+        _Person(
+            name=person.name,
+            date_of_birth=person.date_of_birth,
+            addresses=person.addresses,
+            identifiers=person.matched_identifiers,
+            physical=person.physical_description if person.HasField("physical_description") else None,
+            country_of_birth=person.country_of_birth,
+            place_of_birth=person.place_of_birth,
+        ),
+    )
+
+
+def encode_data_item_response(
+    response: query_pb.GetDataItemResponse, answer: Answer, *, now: datetime
+) -> etree._Element:
+    """A ``getDataItemResponse``: the metadata of a ``doSearchResponse`` and one ``DataItemPackage``
+    shaped like a ``SearchResultPackage`` (none when the person is no longer releasable). Its
+    ``DataItemID`` names this call's own audit reference."""
+    dialect = answer.dialect
+    m, lx = dialect.message, dialect.lexs
+    root = _root(dialect, "getDataItemResponse")
+    message = _el(root, m, "DataItemResponseMessage")
+    metadata = _metadata(
+        message,
+        dialect,
+        now=now,
+        message_id=answer.message_id,
+        origin=("", "Department of Homeland Security", LEIS_SYSTEM_ID),
+        destination=answer.requester,
+    )
+    if dialect is ULEX_2 and answer.in_reply_to:
+        _el(metadata, WSA, "RelatesTo", answer.in_reply_to)
+    response_metadata = _el(message, m, "ResponseMetadata")
+    if dialect is LEXS_31:
+        _el(response_metadata, lx, "ResultCode", "Success")
+        _el(response_metadata, lx, "InResponseToMessageSequenceNumber", answer.in_reply_to or "0")
+    if response.HasField("person"):
+        notice = response.notice
+        handling = " ".join([notice.obtained_via, notice.lesc_instruction, *notice.caveat_texts]).strip()
+        _package(
+            message,
+            dialect,
+            "DataItemPackage",
+            response.person,
+            audit_reference=response.audit_reference,
+            handling=handling,
+            now=now,
         )
     return root
 

@@ -425,3 +425,64 @@ class GetPhotosResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPhotosResponse: _TypeAlias = GetPhotosResponse  # noqa: Y015
+
+@_typing.final
+class GetRecordsRequest(_message.Message):
+    """Request for SourceService.GetRecords."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORD_IDS_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def record_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Required. Record ids (1-100), e.g. "EID-R-0000000042"."""
+
+    @_builtins.property
+    def subject(self) -> _subject_pb2.SubjectQuery:
+        """Optional. The subject to score the records against (match score and
+        matched fields, as Search reports them); a record it no longer matches
+        comes back with neither.
+        """
+
+    def __init__(
+        self,
+        *,
+        record_ids: _abc.Iterable[_builtins.str] | None = ...,
+        subject: _subject_pb2.SubjectQuery | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["subject", b"subject"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["record_ids", b"record_ids", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRecordsRequest: _TypeAlias = GetRecordsRequest  # noqa: Y015
+
+@_typing.final
+class GetRecordsResponse(_message.Message):
+    """Response for SourceService.GetRecords."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    RECORDS_FIELD_NUMBER: _builtins.int
+    source: _records_pb2.SourceSystem.ValueType
+    """The answering source."""
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___SourceRecord]:
+        """The records found, in the order asked; unknown ids are absent."""
+
+    def __init__(
+        self,
+        *,
+        source: _records_pb2.SourceSystem.ValueType = ...,
+        records: _abc.Iterable[Global___SourceRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records", "source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetRecordsResponse: _TypeAlias = GetRecordsResponse  # noqa: Y015

@@ -48,6 +48,11 @@ class SourceServiceStub:
                 request_serializer=leis_dot_source_dot_v1_dot_source__service__pb2.GetPhotosRequest.SerializeToString,
                 response_deserializer=leis_dot_source_dot_v1_dot_source__service__pb2.GetPhotosResponse.FromString,
                 _registered_method=True)
+        self.GetRecords = channel.unary_unary(
+                '/leis.source.v1.SourceService/GetRecords',
+                request_serializer=leis_dot_source_dot_v1_dot_source__service__pb2.GetRecordsRequest.SerializeToString,
+                response_deserializer=leis_dot_source_dot_v1_dot_source__service__pb2.GetRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class SourceServiceServicer:
@@ -83,6 +88,20 @@ class SourceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRecords(self, request, context):
+        """Returns the records with the given ids, live, with the same annotations
+        as Search; scored against `subject` when given, as Search would. The broker re-fetches a data item
+        it disclosed earlier this way instead of retaining it (R-RET-1). Served by
+        EID and TECS; the photo store answers UNIMPLEMENTED.
+
+        Status codes: OK (ids this source does not hold are simply absent);
+        INVALID_ARGUMENT (no id, more than 100 ids, malformed id); UNIMPLEMENTED;
+        UNAVAILABLE; PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SourceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +114,11 @@ def add_SourceServiceServicer_to_server(servicer, server):
                     servicer.GetPhotos,
                     request_deserializer=leis_dot_source_dot_v1_dot_source__service__pb2.GetPhotosRequest.FromString,
                     response_serializer=leis_dot_source_dot_v1_dot_source__service__pb2.GetPhotosResponse.SerializeToString,
+            ),
+            'GetRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRecords,
+                    request_deserializer=leis_dot_source_dot_v1_dot_source__service__pb2.GetRecordsRequest.FromString,
+                    response_serializer=leis_dot_source_dot_v1_dot_source__service__pb2.GetRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -155,6 +179,33 @@ class SourceService:
             '/leis.source.v1.SourceService/GetPhotos',
             leis_dot_source_dot_v1_dot_source__service__pb2.GetPhotosRequest.SerializeToString,
             leis_dot_source_dot_v1_dot_source__service__pb2.GetPhotosResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/leis.source.v1.SourceService/GetRecords',
+            leis_dot_source_dot_v1_dot_source__service__pb2.GetRecordsRequest.SerializeToString,
+            leis_dot_source_dot_v1_dot_source__service__pb2.GetRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

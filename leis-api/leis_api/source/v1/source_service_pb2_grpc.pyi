@@ -55,6 +55,16 @@ class SourceServiceStub:
     (no id, more than 100 ids, malformed id); UNIMPLEMENTED; UNAVAILABLE;
     PERMISSION_DENIED.
     """
+    GetRecords: _grpc.UnaryUnaryMultiCallable[_source_service_pb2.GetRecordsRequest, _source_service_pb2.GetRecordsResponse]
+    """Returns the records with the given ids, live, with the same annotations
+    as Search; scored against `subject` when given, as Search would. The broker re-fetches a data item
+    it disclosed earlier this way instead of retaining it (R-RET-1). Served by
+    EID and TECS; the photo store answers UNIMPLEMENTED.
+
+    Status codes: OK (ids this source does not hold are simply absent);
+    INVALID_ARGUMENT (no id, more than 100 ids, malformed id); UNIMPLEMENTED;
+    UNAVAILABLE; PERMISSION_DENIED.
+    """
 
 @_typing.type_check_only
 class SourceServiceAsyncStub(SourceServiceStub):
@@ -82,6 +92,16 @@ class SourceServiceAsyncStub(SourceServiceStub):
     Status codes: OK (unknown ids simply have no photo); INVALID_ARGUMENT
     (no id, more than 100 ids, malformed id); UNIMPLEMENTED; UNAVAILABLE;
     PERMISSION_DENIED.
+    """
+    GetRecords: _aio.UnaryUnaryMultiCallable[_source_service_pb2.GetRecordsRequest, _source_service_pb2.GetRecordsResponse]  # type: ignore[assignment]
+    """Returns the records with the given ids, live, with the same annotations
+    as Search; scored against `subject` when given, as Search would. The broker re-fetches a data item
+    it disclosed earlier this way instead of retaining it (R-RET-1). Served by
+    EID and TECS; the photo store answers UNIMPLEMENTED.
+
+    Status codes: OK (ids this source does not hold are simply absent);
+    INVALID_ARGUMENT (no id, more than 100 ids, malformed id); UNIMPLEMENTED;
+    UNAVAILABLE; PERMISSION_DENIED.
     """
 
 class SourceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -119,6 +139,22 @@ class SourceServiceServicer(metaclass=_abc_1.ABCMeta):
         Status codes: OK (unknown ids simply have no photo); INVALID_ARGUMENT
         (no id, more than 100 ids, malformed id); UNIMPLEMENTED; UNAVAILABLE;
         PERMISSION_DENIED.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRecords(
+        self,
+        request: _source_service_pb2.GetRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_source_service_pb2.GetRecordsResponse, _abc.Awaitable[_source_service_pb2.GetRecordsResponse]]:
+        """Returns the records with the given ids, live, with the same annotations
+        as Search; scored against `subject` when given, as Search would. The broker re-fetches a data item
+        it disclosed earlier this way instead of retaining it (R-RET-1). Served by
+        EID and TECS; the photo store answers UNIMPLEMENTED.
+
+        Status codes: OK (ids this source does not hold are simply absent);
+        INVALID_ARGUMENT (no id, more than 100 ids, malformed id); UNIMPLEMENTED;
+        UNAVAILABLE; PERMISSION_DENIED.
         """
 
 def add_SourceServiceServicer_to_server(servicer: SourceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
