@@ -62,6 +62,10 @@ SERVED_SERVICES = (
 )
 
 
+class ListenError(Exception):
+    """A port the broker is configured to listen on cannot be bound; the message names it."""
+
+
 @dataclass
 class Broker:
     """A running broker and everything it owns."""
@@ -330,25 +334,28 @@ async def start_broker(
     reflected = (*SERVED_SERVICES, HEALTH.full_name, reflection.SERVICE_NAME)
     add_service(server, ReflectionServicer(reflected), REFLECTION)
     # Dynamic credentials let the handshake monitor count TLS handshake failures (R-SEC-2).
-    port = server.add_secure_port(
-        config.listen, metrics.handshakes.server_credentials(config.pki_dir, "broker")
-    )
+    try:
+        port = server.add_secure_port(
+            config.listen, metrics.handshakes.server_credentials(config.pki_dir, "broker")
+        )
+    except RuntimeError as exc:
+        raise ListenError(f"cannot listen on {config.listen}: {exc}") from None
+    # Every port is bound before anything is served, so a port in use stops the start cleanly.
+    metrics_address, tls = _start_metrics(config, metrics)
     await server.start()
-    lexs = (
-        await _start_lexs(config, interceptors, hub, registry, reuse_port=reuse_port, disclosed=disclosed)
-        if config.lexs_listen
-        else None
-    )
+    try:
+        lexs = (
+            await _start_lexs(config, interceptors, hub, registry, reuse_port=reuse_port, disclosed=disclosed)
+            if config.lexs_listen
+            else None
+        )
+    except OSError as exc:
+        await server.stop(None)
+        raise ListenError(f"cannot serve LEXS-SR on {config.lexs_listen}: {exc.strerror or exc}") from None
     for name in (*SERVED_SERVICES, ""):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     _watch_audit(audit_log, health_servicer, metrics)
     registry.start(config.registry_poll_seconds)
-    tls = metrics_tls(config)
-    metrics_address = (
-        metrics.start_server(config.metrics_port, config.metrics_host, tls)
-        if config.metrics_port is not None
-        else None
-    )
     log.info("broker listening on port %d", port)
     if metrics_address is not None:
         log.info("metrics on %s://%s:%d/metrics", "https" if tls else "http", *metrics_address)
@@ -389,6 +396,18 @@ async def _registry(
 
     holder.on_change(record)
     return holder
+
+
+def _start_metrics(config: BrokerConfig, metrics: Metrics) -> tuple[tuple[str, int] | None, bool]:
+    """Bind ``/metrics`` (before anything is served); its address and whether it is TLS."""
+    if config.metrics_port is None:
+        return None, False
+    tls = metrics_tls(config)
+    try:
+        return metrics.start_server(config.metrics_port, config.metrics_host, tls), tls is not None
+    except OSError as exc:
+        where = f"{config.metrics_host}:{config.metrics_port}"
+        raise ListenError(f"cannot serve metrics on {where}: {exc.strerror or exc}") from None
 
 
 async def _start_lexs(

@@ -202,6 +202,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             )
             return 2
     from leis.audit import AuditUnavailable
+    from leis.broker.server import ListenError
     from leis.registry.agreements import RegistryError
     from leis.shared.pool import SharedStateUnavailable
 
@@ -212,7 +213,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             f"leis serve: the audit log cannot record, so the broker will not serve: {exc}", file=sys.stderr
         )
         return 2
-    except (SharedStateUnavailable, RegistryError) as exc:
+    except (SharedStateUnavailable, RegistryError, ListenError) as exc:
         print(f"leis serve: {exc}", file=sys.stderr)
         return 2
     return 0
