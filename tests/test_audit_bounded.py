@@ -44,7 +44,7 @@ from leis.audit.log import now_us
 from leis.audit.review import WEEK_US, build_report
 from leis.audit.service import AuditServicer
 from leis.audit.sqlite import SqliteAuditStore, SqliteBounds
-from leis.audit.store import AuditStore, Batch, Head
+from leis.audit.store import CHAIN_PAGE_ROWS, AuditStore, Batch, Head
 from leis.audit.verify import CheckpointNotFound, verify_store
 from leis.common.paths import LeisHome
 from leis.common.tls import channel_credentials, server_credentials
@@ -439,3 +439,23 @@ async def test_review_report_pages_through_agencies(served: Served) -> None:
         assert from_rpc_error(moved).reason_name == "PAGE_TOKEN_FILTER_MISMATCH"
         huge = await _error(stub.GetReviewReport(pb.GetReviewReportRequest(start_time=start, page_size=5000)))
         assert from_rpc_error(huge).reason_name == "BAD_PAGE_SIZE"
+
+
+async def test_chain_walk_reads_small_pages(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verify walks whole rows (content included) a small page at a time: concurrent verifies
+    under load each hold one page, so the page bounds the broker's working set (issue 13)."""
+    store = served.log.store
+    _bulk_pairs(store, served.keys, CHAIN_PAGE_ROWS * 2, chain="walk-1")
+    pages: list[int] = []
+    read_page = store._chain_page  # type: ignore[attr-defined]
+
+    def spy(chain_id: str, after_seq: int) -> list[tuple[Any, ...]]:
+        page: list[tuple[Any, ...]] = read_page(chain_id, after_seq)
+        pages.append(len(page))
+        return page
+
+    monkeypatch.setattr(store, "_chain_page", spy)
+    seqs = [row[2] for row in store.iter_chain("walk-1")]
+    assert seqs == list(range(1, CHAIN_PAGE_ROWS * 4 + 1))
+    assert max(pages) == CHAIN_PAGE_ROWS
+    assert verify_store(store, served.keys, chain_id="walk-1").intact

@@ -30,8 +30,8 @@ from leis.audit.chain import CHAIN_COLUMNS
 from leis.audit.errors import AuditConfigError, AuditStoreAnomaly, AuditUnavailable
 from leis.audit.store import (
     ALL_LEGACY,
+    CHAIN_PAGE_ROWS,
     CONTENT_FORMAT,
-    PAGE_ROWS,
     SCHEMA_VERSION,
     Batch,
     Head,
@@ -172,7 +172,7 @@ class SqliteAuditStore(SqlAuditStore):
             columns = ", ".join(CHAIN_COLUMNS)
             rows = conn.execute(
                 f"SELECT {columns} FROM audit_event WHERE chain_id = ? AND seq > ? "  # noqa: S608
-                f"ORDER BY seq LIMIT {PAGE_ROWS}",
+                f"ORDER BY seq LIMIT {CHAIN_PAGE_ROWS}",
                 (chain_id, after_seq),
             ).fetchall()
         finally:

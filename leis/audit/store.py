@@ -30,6 +30,9 @@ CONTENT_FORMAT = "2"
 NO_LEGACY = 0
 ALL_LEGACY = 2**63 - 1
 PAGE_ROWS = 5000
+# A chain walk (verify) reads whole rows, content included, in one worker thread per call;
+# several overlap under load, each holding its page: small pages keep that working set small.
+CHAIN_PAGE_ROWS = 256
 HOLD_COLUMNS = ("agency_id", "user_id", "event_id", "trace_id")
 # Metadata indexes (R-AUD-3): never on content.
 INDEXES = {
@@ -307,7 +310,7 @@ class SqlAuditStore(AuditStore):
         columns = ", ".join(CHAIN_COLUMNS)
         return self._read(
             f"SELECT {columns} FROM audit_event WHERE chain_id = ? AND seq > ? "  # noqa: S608
-            f"ORDER BY seq LIMIT {PAGE_ROWS}",
+            f"ORDER BY seq LIMIT {CHAIN_PAGE_ROWS}",
             (chain_id, after_seq),
         )
 
@@ -316,7 +319,7 @@ class SqlAuditStore(AuditStore):
         while True:
             page = self._chain_page(chain_id, after)
             yield from page
-            if len(page) < PAGE_ROWS:
+            if len(page) < CHAIN_PAGE_ROWS:
                 return
             # A tampered seq of another type must not stall or crash the walk.
             seqs = [r[2] for r in page if isinstance(r[2], int) and not isinstance(r[2], bool)]
