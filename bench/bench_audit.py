@@ -195,11 +195,15 @@ def _bounded(log: AuditLog, keys: AuditKeys) -> None:
         )
 
 
-async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespace) -> dict[str, float]:
+async def _backend(
+    name: str, url: str, keys: AuditKeys, args: argparse.Namespace, witness: Path
+) -> dict[str, float]:
     """Run every measure on one backend; its figures, keyed by measure."""
     print(f"== {name}")
     figures: dict[str, float] = {}
-    log = await open_audit_log(url, keys=keys, chain_id="bench-append", checkpoint_every_seconds=5)
+    log = await open_audit_log(
+        url, keys=keys, chain_id="bench-append", checkpoint_every_seconds=5, witness_file=witness
+    )
     try:
         for concurrency in (1, 16, 128):
             rate = await _append(log, args.append if concurrency > 1 else 500, concurrency, seed=concurrency)
@@ -209,7 +213,9 @@ async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespac
         await log.close()
     if args.events <= 0 or (name != "SQLite" and not args.pg_large):
         return figures
-    log = await open_audit_log(url, keys=keys, chain_id="bench-large", checkpoint_every_seconds=5)
+    log = await open_audit_log(
+        url, keys=keys, chain_id="bench-large", checkpoint_every_seconds=5, witness_file=witness
+    )
     try:
         await _fill(log, args.events)
         count = await log.run(log.store.count)
@@ -248,21 +254,27 @@ async def _backend(name: str, url: str, keys: AuditKeys, args: argparse.Namespac
 async def run(args: argparse.Namespace) -> None:
     keys = AuditKeys.generate()
     figures: dict[str, dict[str, float]] = {}
+    # Each backend's witness lives with the run: never the LEIS home's witness of a real log.
     with tempfile.TemporaryDirectory(prefix="leis-bench-audit-") as tmp:
-        figures["sqlite"] = await _backend("SQLite", f"sqlite:///{Path(tmp) / 'audit.db'}", keys, args)
-    if args.pg:
-        import psycopg
+        root = Path(tmp)
+        figures["sqlite"] = await _backend(
+            "SQLite", f"sqlite:///{root / 'audit.db'}", keys, args, root / "sqlite-witness.jsonl"
+        )
+        if args.pg:
+            import psycopg
 
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        try:
-            joiner = "&" if "?" in args.pg else "?"
-            url = f"{args.pg}{joiner}options={quote(f'-csearch_path={schema}')}"
-            figures["postgresql"] = await _backend("PostgreSQL", url, keys, args)
-        finally:
+            schema = f"bench_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(args.pg, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+                conn.execute(f"CREATE SCHEMA {schema}")
+            try:
+                joiner = "&" if "?" in args.pg else "?"
+                url = f"{args.pg}{joiner}options={quote(f'-csearch_path={schema}')}"
+                figures["postgresql"] = await _backend(
+                    "PostgreSQL", url, keys, args, root / "postgresql-witness.jsonl"
+                )
+            finally:
+                with psycopg.connect(args.pg, autocommit=True) as conn:
+                    conn.execute(f"DROP SCHEMA {schema} CASCADE")
     flat = {
         f"{backend}_{measure}": value for backend, row in figures.items() for measure, value in row.items()
     }
