@@ -17,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from leis.common.logs import REDACTED, configure_logging
-from leis.common.tls import CertFiles, channel_credentials, channel_credentials_from_files
+from leis.common.tls import CertFiles, PkiError, channel_credentials, channel_credentials_from_files
 from leis.common.tracing import tracer_provider
 from leis.ops.metrics import HandshakeMonitor, Metrics, MetricsTls
 
@@ -167,7 +167,7 @@ def test_handshake_failures_wait_for_the_grace_period() -> None:
 
 
 def test_handshake_credentials_need_the_certificate(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="'broker' server certificate"):
+    with pytest.raises(PkiError, match=r"broker\.crt: no such file"):
         HandshakeMonitor().server_credentials(tmp_path, "broker")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -174,13 +174,30 @@ def load_pair(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, Signin
 # --------------------------------------------------------------------------- gRPC credentials
 
 
-def server_credentials(pki_dir: Path, name: str) -> grpc.ServerCredentials:
-    """mTLS server credentials for ``<name>.crt/.key``; clients must present a cert from the CA."""
+def server_credentials(
+    pki_dir: Path, name: str, *, on_handshake: Callable[[], None] | None = None
+) -> grpc.ServerCredentials:
+    """mTLS server credentials for ``<name>.crt/.key``; clients must present a cert from the CA.
+
+    With ``on_handshake``, the credentials are gRPC's dynamic ones, which ask for their
+    configuration at every TLS handshake: the callback counts handshakes (R-SEC-2 metrics)
+    and the configuration never changes.
+    """
     _, _, cert_pem, key_pem = load_pair(pki_dir / f"{name}.crt", pki_dir / f"{name}.key")
     _, ca_pem = load_cert(pki_dir / CA_CERT)
-    return grpc.ssl_server_credentials(
-        [(key_pem, cert_pem)], root_certificates=ca_pem, require_client_auth=True
-    )
+    if on_handshake is None:
+        return grpc.ssl_server_credentials(
+            [(key_pem, cert_pem)], root_certificates=ca_pem, require_client_auth=True
+        )
+    configuration = grpc.ssl_server_certificate_configuration([(key_pem, cert_pem)], root_certificates=ca_pem)
+    counted = on_handshake
+
+    def fetch() -> grpc.ServerCertificateConfiguration:
+        counted()
+        # Returning None keeps the current configuration (gRPC's documented contract).
+        return None  # type: ignore[return-value]
+
+    return grpc.dynamic_ssl_server_credentials(configuration, fetch, require_client_authentication=True)
 
 
 def channel_credentials(pki_dir: Path, name: str) -> grpc.ChannelCredentials:

@@ -46,6 +46,8 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CollectorRegistry, start_http_server
 
+from leis.common.tls import server_credentials
+
 _LABEL = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")
 OTHER: Final = "other"
 DURATION_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -129,21 +131,8 @@ class HandshakeMonitor:
             return failures
 
     def server_credentials(self, pki_dir: Path, name: str) -> grpc.ServerCredentials:
-        """The same mTLS server credentials as ``leis.pki.server_credentials``, counting handshakes."""
-        from leis.common.tls import CA_CERT
-
-        try:
-            cert, key, ca = ((pki_dir / f).read_bytes() for f in (f"{name}.crt", f"{name}.key", CA_CERT))
-        except OSError as exc:
-            raise ValueError(f"cannot read the {name!r} server certificate in {pki_dir}: {exc}") from exc
-        configuration = grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
-
-        def fetch() -> grpc.ServerCertificateConfiguration:
-            # Returning None keeps the current configuration (gRPC's documented contract).
-            self.on_handshake()
-            return None  # type: ignore[return-value]
-
-        return grpc.dynamic_ssl_server_credentials(configuration, fetch, require_client_authentication=True)
+        """The broker's mTLS server credentials (``leis.common.tls``), counting each handshake."""
+        return server_credentials(pki_dir, name, on_handshake=self.on_handshake)
 
 
 class PeerObserver(AsyncServerInterceptor):
