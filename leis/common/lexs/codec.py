@@ -903,6 +903,30 @@ class Answer:
     requester: tuple[str, str, str] = ("", "", "")
 
 
+def _response_head(
+    answer: Answer, operation: str, message_name: str, *, now: datetime
+) -> tuple[etree._Element, etree._Element]:
+    """The SOAP body element of ``operation`` and its message with the answer's metadata."""
+    dialect = answer.dialect
+    root = _root(dialect, operation)
+    message = _el(root, dialect.message, message_name)
+    metadata = _metadata(
+        message,
+        dialect,
+        now=now,
+        message_id=answer.message_id,
+        origin=("", "Department of Homeland Security", LEIS_SYSTEM_ID),
+        destination=answer.requester,
+    )
+    if dialect is ULEX_2 and answer.in_reply_to:
+        _el(metadata, WSA, "RelatesTo", answer.in_reply_to)
+    response_metadata = _el(message, dialect.message, "ResponseMetadata")
+    if dialect is LEXS_31:
+        _el(response_metadata, dialect.lexs, "ResultCode", "Success")
+        _el(response_metadata, dialect.lexs, "InResponseToMessageSequenceNumber", answer.in_reply_to or "0")
+    return root, message
+
+
 def encode_search_response(
     response: query_pb.SearchResponse, answer: Answer, *, now: datetime
 ) -> etree._Element:
@@ -914,23 +938,8 @@ def encode_search_response(
     (R-Q-7). Nothing here depends on what was withheld (R-REL-6).
     """
     dialect = answer.dialect
-    m, lx = dialect.message, dialect.lexs
-    root = _root(dialect, "doSearchResponse")
-    message = _el(root, m, "SearchResponseMessage")
-    metadata = _metadata(
-        message,
-        dialect,
-        now=now,
-        message_id=answer.message_id,
-        origin=("", "Department of Homeland Security", LEIS_SYSTEM_ID),
-        destination=answer.requester,
-    )
-    if dialect is ULEX_2 and answer.in_reply_to:
-        _el(metadata, WSA, "RelatesTo", answer.in_reply_to)
-    response_metadata = _el(message, m, "ResponseMetadata")
-    if dialect is LEXS_31:
-        _el(response_metadata, lx, "ResultCode", "Success")
-        _el(response_metadata, lx, "InResponseToMessageSequenceNumber", answer.in_reply_to or "0")
+    m = dialect.message
+    root, message = _response_head(answer, "doSearchResponse", "SearchResponseMessage", now=now)
     search_metadata = _el(message, m, "SearchResponseMetadata")
     requested = answer.max_items if answer.max_items is not None else len(response.persons)
     _el(search_metadata, m, dialect.max_items_requested, str(requested))
@@ -1008,23 +1017,7 @@ def encode_data_item_response(
     shaped like a ``SearchResultPackage`` (none when the person is no longer releasable). Its
     ``DataItemID`` names this call's own audit reference."""
     dialect = answer.dialect
-    m, lx = dialect.message, dialect.lexs
-    root = _root(dialect, "getDataItemResponse")
-    message = _el(root, m, "DataItemResponseMessage")
-    metadata = _metadata(
-        message,
-        dialect,
-        now=now,
-        message_id=answer.message_id,
-        origin=("", "Department of Homeland Security", LEIS_SYSTEM_ID),
-        destination=answer.requester,
-    )
-    if dialect is ULEX_2 and answer.in_reply_to:
-        _el(metadata, WSA, "RelatesTo", answer.in_reply_to)
-    response_metadata = _el(message, m, "ResponseMetadata")
-    if dialect is LEXS_31:
-        _el(response_metadata, lx, "ResultCode", "Success")
-        _el(response_metadata, lx, "InResponseToMessageSequenceNumber", answer.in_reply_to or "0")
+    root, message = _response_head(answer, "getDataItemResponse", "DataItemResponseMessage", now=now)
     if response.HasField("person"):
         notice = response.notice
         handling = " ".join([notice.obtained_via, notice.lesc_instruction, *notice.caveat_texts]).strip()
