@@ -4,11 +4,12 @@ A bystander agency (N-DEx) runs a closed loop of searches, first alone, then whi
 agency (T-DEx, in a process of its own so the two clients do not share a CPU) keeps
 ``--flood`` calls in flight on several connections, a fifth of them garbage bytes, and ignores
 every ``RetryInfo``. The broker runs with its default admission settings (per-agency bound 16,
-broker-wide bound from the benchmark config); rate limits are the benchmark's (very high), so
-what protects the bystander is admission alone. Prints the bystander's p50/p99 unloaded and
+two work slots shared fairly among agencies, broker-wide bound from the benchmark config); rate
+limits are the benchmark's (very high), so what protects the bystander is scheduling and
+admission alone. Prints the bystander's p50/p99 unloaded and
 under each flood, and the flooder's status histogram.
 
-    python bench/bench_flood.py [--persons 20000] [--seconds 8] [--flood 48 400]
+    python bench/bench_flood.py [--persons 20000] [--seconds 8] [--flood 48 400] [--work-slots N]
 
 Target: the bystander's p99 under flood within 2x of its unloaded p99.
 """
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_broker import queries
 from mesh import PORTS, LoadResult, add_sources, bench_mesh, closed_loop, prepare_home, rss_mb
 
+from leis.broker.config import AdmissionConfig
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT
 from leis_api import from_rpc_error
@@ -125,12 +127,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--flood", type=int, nargs="+", default=[48, 400], help="flooder calls in flight")
     parser.add_argument(
-        "--agency-concurrency", type=int, default=16, help="[admission] agency_concurrent_calls of the broker"
+        "--agency-concurrency",
+        type=int,
+        default=AdmissionConfig.model_fields["agency_concurrent_calls"].default,
+        help="[admission] agency_concurrent_calls of the broker",
+    )
+    parser.add_argument(
+        "--work-slots",
+        type=int,
+        default=AdmissionConfig.model_fields["work_slots"].default,
+        help="[admission] work_slots of the broker",
     )
     args = parser.parse_args()
     home: LeisHome = prepare_home(args.home, args.persons)
     with home.config.open("a") as config:
-        config.write(f"\n[admission]\nagency_concurrent_calls = {args.agency_concurrency}\n")
+        config.write(
+            f"\n[admission]\nagency_concurrent_calls = {args.agency_concurrency}\n"
+            f"work_slots = {args.work_slots}\n"
+        )
     subjects = queries(home, 100)
     flood_payloads = _requests(subjects, FLOODER[1], "flooder")
     flood_payloads = [p if i % 5 else GARBAGE for i, p in enumerate(flood_payloads)]

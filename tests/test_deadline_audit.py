@@ -48,8 +48,9 @@ def mesh(
         source_faults={"eid": slow, "tecs": slow},
         # Sources may take long on a loaded machine; only the client's deadline should end a call.
         source_deadline_ms=8000,
-        # Every call of the burst is admitted: this test is about deadlines, not admission.
-        admission=AdmissionConfig(agency_concurrent_calls=CALLS),
+        # Every call of the burst is admitted and runs at once: this test is about deadlines,
+        # not admission or scheduling (tests/test_scheduling.py).
+        admission=AdmissionConfig(agency_concurrent_calls=CALLS, work_slots=CALLS),
         max_concurrent_rpcs=2 * CALLS,
     ).start()
     try:

@@ -94,11 +94,15 @@ class AdmissionConfig(_Schema):
 
     ``agency_concurrent_calls`` is an agency's bound unless its agreement sets
     ``max_concurrent_calls``; the broker-wide bound is ``[broker] max_concurrent_rpcs``.
+    ``work_slots`` calls run at once, handed out fairly among the agencies; the others wait
+    at most ``max_queue_seconds`` (or until their deadline is near), then are refused.
     ``core_concurrent_rpcs`` is gRPC core's own cap, far above both: it answers
     "Concurrent RPC limit exceeded!" with no audit event, so it is only the last resort.
     """
 
     agency_concurrent_calls: PositiveInt = 16
+    work_slots: PositiveInt = 4
+    max_queue_seconds: PositiveFloat = 5.0
     retry_after_seconds: PositiveFloat = 0.25
     core_concurrent_rpcs: PositiveInt = 4096
 

@@ -1,12 +1,13 @@
 """What each stage of the chain establishes for one call, as typed values set once.
 
-The chain (``leis.broker.chain``) runs tracing → audit → identity → admission →
-policy → handler. Each stage establishes one immutable value in its own ``ContextVar``
+The chain (``leis.broker.chain``) runs tracing → scheduling → audit → identity →
+admission → policy → handler. Each stage establishes one immutable value in its own ``ContextVar``
 and the stages after it read that value as given, never as an Optional:
 
 - tracing: the :class:`Call` (method, trace id, the client's deadline);
-- audit: the :class:`Caller` the connection presents and the audit reference of
-  the ``QUERY_RECEIVED`` event;
+- scheduling: the :class:`Caller` the connection presents and the work
+  :class:`~leis.rules.fairshare.Slot` its call got from the queue;
+- audit: the audit reference of the ``QUERY_RECEIVED`` event;
 - identity: the :class:`~leis.broker.identity.Principal` it accepted;
 - policy: the :class:`Authorized` query and purpose (search methods only);
 - handler: the :class:`Disclosure` of its response, for the ``RESPONSE_SENT``
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from leis.broker.identity import Caller, Principal
+    from leis.rules.fairshare import Slot
     from leis.rules.validation import ValidatedQuery
 
 T = TypeVar("T")
@@ -109,6 +111,7 @@ class Stage(Generic[T]):
 
 CALL: Stage[Call] = Stage("leis_call")
 CALLER: Stage[Caller] = Stage("leis_caller")
+SCHEDULED: Stage[Slot] = Stage("leis_scheduled")
 AUDIT_REFERENCE: Stage[str] = Stage("leis_audit_reference")
 PRINCIPAL: Stage[Principal] = Stage("leis_principal")
 AUTHORIZED: Stage[Authorized] = Stage("leis_authorized")

@@ -8,6 +8,7 @@ services (R-OBS-4); shutdown finishes in-flight calls within the grace period.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Mapping
@@ -294,6 +295,8 @@ async def start_broker(
         audit_log=audit_log,
         identity=IdentityResolver(registry.current, revocations.current),
         limits=limits,
+        admission=config.admission,
+        broker_bound=config.max_concurrent_rpcs,
         max_request_bytes=config.max_request_bytes,
     )
     server = grpc.aio.server(
@@ -356,6 +359,10 @@ async def start_broker(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     _watch_audit(audit_log, health_servicer, metrics)
     registry.start(config.registry_poll_seconds)
+    # What start-up built lives as long as the broker: keep it out of the collector's way, so
+    # that the full collections a busy broker triggers stay short (they were its tail latency
+    # under a flood: pauses of 100 ms and more, bench/bench_flood.py).
+    gc.freeze()
     log.info("broker listening on port %d", port)
     if metrics_address is not None:
         log.info("metrics on %s://%s:%d/metrics", "https" if tls else "http", *metrics_address)

@@ -1,12 +1,12 @@
 """The audit stage: every message recorded, refusals included (R-AUD-1, R-AUD-2).
 
 It runs outside identity and policy so that it sees what they refuse. Before the
-call goes on it identifies the :class:`~leis.broker.identity.Caller` once (the
-certificate and its agreement; identity decides on that same value) and makes the
-``QUERY_RECEIVED`` event durable; before the response leaves, the closing event
-(``RESPONSE_SENT`` or ``REFUSED``), built from what the inner stages established
-and the handler's :class:`~leis.broker.context.Disclosure`. It never changes a
-decision and refuses service only when it cannot record (fail closed).
+call goes on it makes the ``QUERY_RECEIVED`` event durable, naming the
+:class:`~leis.broker.identity.Caller` the scheduling stage identified; before the
+response leaves, the closing event (``RESPONSE_SENT`` or ``REFUSED``), built from
+what the inner stages established and the handler's
+:class:`~leis.broker.context.Disclosure`. It never changes a decision and refuses
+service only when it cannot record (fail closed).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import base64
 import hashlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +43,7 @@ from leis.broker.context import (
     DISCLOSURE,
     NOTHING_DISCLOSED,
     PRINCIPAL,
+    SCHEDULED,
     Call,
 )
 from leis.broker.identity import Caller
@@ -52,8 +52,6 @@ from leis.common.errors import DEADLINE_EXCEEDED, DeadlineExceeded, LeisError
 from leis.ops.metrics import Metrics
 from leis.rules.validation import EndUserClaim
 from leis_api.v1 import subject_pb2
-
-Identify = Callable[["grpc.aio.ServicerContext[Any, Any]"], Caller]
 
 
 @dataclass(frozen=True)
@@ -97,12 +95,9 @@ class AuditInterceptor(AsyncServerInterceptor):
     sent, and recorded DEADLINE_EXCEEDED (issue 13).
     """
 
-    def __init__(
-        self, audit_log: AuditLog, metrics: Metrics, identify: Identify, max_request_bytes: int
-    ) -> None:
+    def __init__(self, audit_log: AuditLog, metrics: Metrics, max_request_bytes: int) -> None:
         self._log = audit_log
         self._metrics = metrics
-        self._identify = identify
         self._max_request_bytes = max_request_bytes
 
     async def intercept(
@@ -115,8 +110,7 @@ class AuditInterceptor(AsyncServerInterceptor):
         if bypasses_chain(method_name):
             return await passthrough(method, request, context)
         call = CALL.get()
-        caller = self._identify(context)
-        CALLER.establish(caller)
+        caller = CALLER.get()
         claimed = _claimed(request)
         opening = AuditRecord(
             event_type="QUERY_RECEIVED",
@@ -139,6 +133,8 @@ class AuditInterceptor(AsyncServerInterceptor):
             await self._durable(_closing(call, caller, claimed, received, ended))
 
         try:
+            if SCHEDULED.get().ticket.cancelled:
+                raise asyncio.CancelledError  # the client went away while the call waited its turn
             response = await call_next(method, request, context)
             remaining = call.remaining()
             if remaining is not None and remaining < DELIVERY_MARGIN_SECONDS:
