@@ -5,12 +5,14 @@ so every call of a burst waits its turn. A bystander's call that arrives behind 
 burst is served next, not after the burst. A call whose wait outlasts its deadline is refused
 ``RESOURCE_EXHAUSTED`` in time, and one whose client cancels it while it waits is recorded as
 cancelled: every call that reached the broker has its ``QUERY_RECEIVED`` and one closing event.
+An analyst's outbound search waiting on a slow partner does not hold the one slot.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -24,6 +26,7 @@ from leis_api import from_rpc_error
 from leis_api.v1 import query_service_pb2 as query_pb
 from leis_api.v1 import query_service_pb2_grpc as query_grpc
 from leis_api.v1 import subject_pb2
+from leis_sim.partners.server import Fault
 
 SOURCE_LATENCY_MS = 300
 BURST = 8
@@ -129,3 +132,40 @@ def test_a_call_cancelled_while_it_waits_is_recorded_as_cancelled(mesh: Mesh, pk
         for call in ahead:
             call.result()
     assert _closing_of(mesh, "sch.gone") == ["QUERY_RECEIVED/", "REFUSED/CANCELLED"]
+
+
+@pytest.fixture(scope="module")
+def outbound_mesh(
+    tmp_path_factory: pytest.TempPathFactory, pki_dir: Path, source_data: Path, seed_registry: str
+) -> Iterator[Mesh]:
+    mesh = Mesh(
+        tmp_path_factory.mktemp("mesh-scheduling-outbound"),
+        pki_dir,
+        source_data,
+        seed_registry,
+        with_partners=True,
+        partner_faults={"azlink": Fault(latency_ms=2500)},
+        outbound_deadline_ms=3000,
+        admission=AdmissionConfig(work_slots=1),
+    ).start()
+    try:
+        yield mesh
+    finally:
+        mesh.stop()
+
+
+def test_a_slow_outbound_search_does_not_hold_the_broker(outbound_mesh: Mesh) -> None:
+    subject = subject_pb2.SubjectQuery(name=subject_pb2.NameCriteria(first_name="Ana", last_name="Ruiz"))
+    law = subject_pb2.PURPOSE_CRIMINAL_LAW_ENFORCEMENT
+    with ThreadPoolExecutor(1) as pool, outbound_mesh.analyst() as analyst:
+        federated = pool.submit(
+            analyst.federated_search, subject, purpose=law, user_id="sch.analyst", ori="DCICE0000"
+        )
+        time.sleep(0.5)  # the outbound search is waiting on AZLINK
+        with outbound_mesh.partner("ndex") as partner:
+            reply = partner.search(subject, purpose=law, user_id="sch.partner", ori=ORIS["agency-ndex"])
+        still_waiting = not federated.done()
+        states = {p.agency_id: p.state for p in federated.result(timeout=30).partners}
+    assert reply.audit_reference
+    assert still_waiting, "the partner's search waited for the outbound search to end"
+    assert len(states) > 1

@@ -6,6 +6,13 @@ calls run at once and queues the rest per agency (:class:`~leis.rules.fairshare.
 a free slot goes to the waiting agency that holds the fewest. A flooding agency's calls wait
 in its own queue, its refusals and garbage included, so it slows itself, not the others.
 
+A ``QueryService`` call (a partner's search, data item, capabilities: short, CPU-bound work)
+holds its slot until it ends. The analysts' outbound search and the auditors' calls spend
+most of their time waiting on partners or on reads in threads, and a stream may last as long
+as its reader: they wait for their turn like any call, then give the slot back at once, so a
+slow partner or a slow auditor never holds the broker's CPU; the agency's concurrency budget
+(admission) still bounds how many of them run.
+
 It identifies the :class:`~leis.broker.identity.Caller` once (the certificate and the
 agreements it names; identity decides on that same value) and establishes the
 :class:`~leis.rules.fairshare.Ticket` admission decides on. Nothing is refused here: the
@@ -28,8 +35,11 @@ from leis.broker.chain._base import Continuation, bypasses_chain, call_next, pas
 from leis.broker.context import CALL, CALLER, DELIVERY_MARGIN_SECONDS, SCHEDULED
 from leis.broker.identity import Caller
 from leis.rules.fairshare import CANCELLED_WHILE_WAITING, FairShare, Slot
+from leis_api.v1 import query_service_pb2
 
 Identify = Callable[["grpc.aio.ServicerContext[Any, Any]"], Caller]
+# Methods whose calls hold their slot to the end; the others only wait for their turn.
+_HELD_TO_THE_END = f"/{query_service_pb2.DESCRIPTOR.services_by_name['QueryService'].full_name}/"
 
 
 class SchedulingInterceptor(AsyncServerInterceptor):
@@ -65,6 +75,8 @@ class SchedulingInterceptor(AsyncServerInterceptor):
             return await call_next(method, request, context)
         slot = Slot(self._share, key, ticket)
         SCHEDULED.establish(slot)
+        if not method_name.startswith(_HELD_TO_THE_END):
+            slot.release()
         try:
             return await call_next(method, request, context)
         finally:
