@@ -41,6 +41,7 @@ def test_a_free_slot_goes_to_the_agency_holding_fewest_not_to_the_longest_queue(
         held = [await share.acquire("flood", LIMIT, None) for _ in range(2)]
         flood = [await _queued(share, "flood") for _ in range(20)]
         bystander = await _queued(share, "bystander")
+        assert share.waiting() == 21
         share.release("flood", held[0])
         await _settle()
         assert bystander.done(), "the bystander waited behind the flood's queue"
@@ -51,6 +52,7 @@ def test_a_free_slot_goes_to_the_agency_holding_fewest_not_to_the_longest_queue(
         for task in flood:
             task.cancel()
         await asyncio.gather(*flood, return_exceptions=True)
+        assert share.waiting() == 0
 
     asyncio.run(scenario())
 

@@ -69,6 +69,7 @@ def test_endpoint_serves_the_named_series(metrics: Metrics) -> None:
     metrics.record_refusal("AGREEMENT_EXPIRED")
     metrics.record_refusal(CANARY_NAME)
     metrics.record_audit_write(0.0007)
+    metrics.observe_waiting(lambda: 3)
     address = metrics.start_server(0)
     assert address[0] == "127.0.0.1"
     text = _scrape(address)
@@ -85,6 +86,7 @@ def test_endpoint_serves_the_named_series(metrics: Metrics) -> None:
         "leis_audit_write_duration_seconds_count 1.0",
         "leis_tls_handshakes_total 0.0",
         "leis_tls_handshake_failures_total 0.0",
+        "leis_calls_waiting 3.0",
     ):
         assert line in text, line
     assert 'source="eid",kind' not in text  # a successful source call is not an error

@@ -10,6 +10,8 @@ Series (OpenTelemetry instruments; the Prometheus exporter adds ``_total`` and u
 - ``leis_audit_refused_calls_total{cause}`` (calls refused because the audit log could not record;
   ``cause`` is a code such as ``WRITE_FAILED``, ``FILE_REPLACED``, ``FOREIGN_HEAD``) and
   ``leis_audit_closed`` (1 while the audit log is latched closed, R-AUD-2)
+- ``leis_calls_waiting`` (calls waiting for a work slot, all agencies together; see
+  ``leis.broker.chain.scheduling``)
 - ``leis_tls_handshakes_total`` and ``leis_tls_handshake_failures_total`` (see
   :class:`HandshakeMonitor`)
 
@@ -244,6 +246,13 @@ class Metrics:
             unit="1",
             description="1 while the audit log is closed by a store anomaly (every call refused)",
         )
+        self._waiting: Callable[[], int] = lambda: 0
+        meter.create_observable_gauge(
+            "leis_calls_waiting",
+            callbacks=[lambda _options: [Observation(self._waiting())]],
+            unit="1",
+            description="Calls waiting for a work slot, all agencies together",
+        )
         meter.create_observable_counter(
             "leis_tls_handshakes",
             callbacks=[self._observe_handshakes],
@@ -257,6 +266,10 @@ class Metrics:
             description="TLS handshakes that never led to an RPC (see leis.metrics.HandshakeMonitor)",
         )
         self._server: MetricsServer | None = None
+
+    def observe_waiting(self, waiting: Callable[[], int]) -> None:
+        """Report ``waiting()`` as ``leis_calls_waiting`` (the broker's fair share of work slots)."""
+        self._waiting = waiting
 
     def _observe_handshakes(self, _options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(self.handshakes.attempts)]

@@ -74,10 +74,15 @@ class FairShare:
         self.slots = slots
         self.total = total
         self._counted = 0
+        self._queued = 0
         self._busy = 0
         self._active: dict[str, int] = {}
         self._within: dict[str, int] = {}
         self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
+
+    def waiting(self) -> int:
+        """Calls waiting for a slot, all agencies together."""
+        return self._queued
 
     def within_budget(self, key: str) -> int:
         """Calls of ``key`` in progress or waiting that were within its bound when they arrived."""
@@ -99,6 +104,7 @@ class FairShare:
             return Ticket(over_budget, True, over_total)
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, deque()).append(granted)
+        self._queued += 1
         try:
             await asyncio.wait_for(asyncio.shield(granted), wait_seconds)
         except TimeoutError:
@@ -138,6 +144,7 @@ class FairShare:
             key = min(self._waiting, key=lambda k: self._active.get(k, 0))
             queue = self._waiting.pop(key)
             granted = queue.popleft()
+            self._queued -= 1
             if queue:
                 self._waiting[key] = queue  # to the back of the round
             granted.set_result(None)
@@ -156,5 +163,6 @@ class FairShare:
     def _forget(self, key: str, granted: asyncio.Future[None]) -> None:
         queue = self._waiting[key]
         queue.remove(granted)
+        self._queued -= 1
         if not queue:
             del self._waiting[key]

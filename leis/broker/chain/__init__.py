@@ -61,8 +61,10 @@ def build_chain(
     max_request_bytes: int,
 ) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
     """The server interceptors, outermost first."""
+    share = FairShare(admission.work_slots, total=broker_bound)
+    metrics.observe_waiting(share.waiting)
     scheduling = SchedulingInterceptor(
-        FairShare(admission.work_slots, total=broker_bound),
+        share,
         identity.identify,
         agency_limit=admission.agency_concurrent_calls,
         max_queue_seconds=admission.max_queue_seconds,
