@@ -9,7 +9,7 @@ off (``OTEL_TRACES_SAMPLER=always_off``). Prints QPS, p50, p99 and the broker's 
     python bench/bench_broker.py [--persons 50000] [--seconds 10] [--concurrency 16]
 
 Targets: full broker >= 0.75x the baseline's QPS and p99 <= 1.5x the baseline's;
-tracing on costs <= 20% of the broker's QPS against tracing off.
+tracing on costs <= 10% of the broker's QPS against tracing off (issue 16).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def main() -> None:
         f"broker/baseline QPS {broker.qps / base.qps:.2f}x (target >= 0.75x); "
         f"p99 {broker.percentile(99) / base.percentile(99):.2f}x (target <= 1.5x)"
     )
-    print(f"tracing on/off QPS {broker.qps / untraced.qps:.2f}x (target >= 0.80x)")
+    print(f"tracing on/off QPS {broker.qps / untraced.qps:.2f}x (target >= 0.90x)")
     print(
         json.dumps(
             {
