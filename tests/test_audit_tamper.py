@@ -16,7 +16,14 @@ import pytest
 from test_audit_kit import Backend, backend, fill, keys, open_log, postgres_backend, record
 
 from leis.audit import AuditKeys, AuditUnavailable, LegalHolds, SearchFilter, VerifyReport, verify_store
-from leis.audit.chain import CHAIN_COLUMNS, META_COLUMNS, Checkpoint, event_hash
+from leis.audit.chain import (
+    CHAIN_COLUMNS,
+    META_COLUMNS,
+    Checkpoint,
+    canonical_metadata,
+    event_hash,
+    link_hash,
+)
 from leis.audit.crypto import PublicKeys
 from leis.audit.retention import PurgeRefused, purge
 
@@ -343,3 +350,10 @@ async def test_the_broker_role_cannot_purge(postgres_backend: Backend, keys: Aud
     finally:
         await log.close()
     assert (await _verify(postgres_backend, keys)).events_checked == 12
+
+
+def test_the_writers_link_is_the_documented_event_hash() -> None:
+    """The writer hashes the metadata bytes it already encoded for AES-GCM: the same link as the recipe."""
+    meta = ("e-1", "broker-1", 7, 1_700_000_000_000_000, "QUERY_RECEIVED", "Zoë Ōtsuka", '["NAME"]', 2, "k")
+    digest, prev = b"\x01" * 32, b"\x02" * 32
+    assert link_hash(canonical_metadata(meta), digest, prev) == event_hash(meta, digest, prev)

@@ -100,7 +100,12 @@ def canonical_metadata(values: tuple[Any, ...] | list[Any]) -> bytes:
 
 def event_hash(metadata: tuple[Any, ...] | list[Any], content_digest: bytes, prev_hash: bytes) -> bytes:
     """One event's link in its chain."""
-    return _sha256(EVENT_PREFIX + _encode(metadata).encode("ascii") + content_digest + prev_hash).digest()
+    return link_hash(_encode(metadata).encode("ascii"), content_digest, prev_hash)
+
+
+def link_hash(canonical: bytes, content_digest: bytes, prev_hash: bytes) -> bytes:
+    """``event_hash`` of metadata already encoded by ``canonical_metadata`` (encoded once per event)."""
+    return _sha256(EVENT_PREFIX + canonical + content_digest + prev_hash).digest()
 
 
 def content_digest(blob: bytes) -> bytes:

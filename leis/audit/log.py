@@ -44,7 +44,7 @@ from leis.audit.chain import (
     canonical_metadata,
     content_digest,
     encode_list,
-    event_hash,
+    link_hash,
 )
 from leis.audit.claim import ChainClaim, claim_file, claim_postgres
 from leis.audit.crypto import ENV_KEY_FILE, AuditKeys, keys_from_env, load_key_file
@@ -404,6 +404,61 @@ class AuditLog:
         _, signature = self.keys.sign(payload)
         return Checkpoint(self.chain_id, seq, head_hash, at_us, key_id, signature)
 
+    def _rows(
+        self, batch: list[_Pending], head: Head, at_us: int
+    ) -> tuple[list[tuple[Any, ...]], list[StoredEvent], Head]:
+        """Encrypt and chain ``batch`` after ``head``: the rows, what each append returns, the new head."""
+        chain = self.chain_id
+        at = utc_from_us(at_us)
+        rows: list[tuple[Any, ...]] = []
+        stored: list[StoredEvent] = []
+        prev, seq = head.hash, head.seq
+        key_id = self.keys.active_content_key
+        lists: dict[tuple[str, ...], str] = {}  # a batch's list columns repeat: encode each once
+
+        def listed(values: tuple[str, ...]) -> str:
+            text = lists.get(values)
+            if text is None:
+                text = lists[values] = encode_list(values)
+            return text
+
+        for pending in batch:
+            seq += 1
+            record = pending.record
+            meta = (
+                pending.event_id,
+                chain,
+                seq,
+                at_us,
+                record.event_type,
+                record.direction,
+                record.method,
+                record.agency_id,
+                record.ori,
+                record.user_id,
+                record.cert_fingerprint,
+                record.purpose,
+                record.outcome,
+                record.status_code,
+                record.reason,
+                record.trace_id,
+                listed(record.query_categories),
+                record.disclosed_count,
+                listed(record.source_systems),
+                listed(record.disclosed_record_ids),
+                listed(record.released_fields),
+                record.parent_event_id,
+                key_id,
+            )
+            canonical = canonical_metadata(meta)
+            blob = self.keys.seal(canonical, record.content_bytes())
+            digest = content_digest(blob)
+            link = link_hash(canonical, digest, prev)
+            rows.append((*meta, blob, digest, prev, link))
+            stored.append(StoredEvent(pending.event_id, chain, seq, at, link.hex()))
+            prev = link
+        return rows, stored, Head(seq, prev)
+
     def _commit(self, batch: list[_Pending]) -> None:
         chain = self.chain_id
         stored: list[StoredEvent] = []
@@ -415,50 +470,13 @@ class AuditLog:
         def build(head: Head) -> Batch:
             nonlocal anchored
             self._check_head(head)
-            stored.clear()
             at_us = now_us()
-            at = utc_from_us(at_us)
-            rows: list[tuple[Any, ...]] = []
-            prev, seq = head.hash, head.seq
-            for pending in batch:
-                seq += 1
-                record = pending.record
-                key_id = self.keys.active_content_key
-                meta = (
-                    pending.event_id,
-                    chain,
-                    seq,
-                    at_us,
-                    record.event_type,
-                    record.direction,
-                    record.method,
-                    record.agency_id,
-                    record.ori,
-                    record.user_id,
-                    record.cert_fingerprint,
-                    record.purpose,
-                    record.outcome,
-                    record.status_code,
-                    record.reason,
-                    record.trace_id,
-                    encode_list(record.query_categories),
-                    record.disclosed_count,
-                    encode_list(record.source_systems),
-                    encode_list(record.disclosed_record_ids),
-                    encode_list(record.released_fields),
-                    record.parent_event_id,
-                    key_id,
-                )
-                blob = self.keys.seal(canonical_metadata(meta), record.content_bytes())
-                digest = content_digest(blob)
-                link = event_hash(meta, digest, prev)
-                rows.append((*meta, blob, digest, prev, link))
-                stored.append(StoredEvent(pending.event_id, chain, seq, at, link.hex()))
-                prev = link
+            rows, events, last = self._rows(batch, head, at_us)
+            stored[:] = events
             checkpoint = None
             due = time.monotonic() - self._last_checkpoint >= self._every_seconds
             if self._unanchored + len(batch) >= self._every_events or due:
-                checkpoint = self._sign_checkpoint(seq, prev, at_us)
+                checkpoint = self._sign_checkpoint(last.seq, last.hash, at_us)
             anchored = checkpoint
             return Batch(rows, checkpoint)
 

@@ -14,13 +14,17 @@ Inside every append transaction the writer checks that the database, the role
 and the audit tables are the ones it opened (their OIDs) and that the log id is
 unchanged; a dropped and re-created table, a restored or different database, or
 a DSN now pointing elsewhere is an ``AuditStoreAnomaly`` (fail closed, R-AUD-2).
+
+A batch costs four round trips: BEGIN, the chain lock, the identity and the head
+in one multi-statement query (the chain id as a quoted literal); the events in one
+binary COPY (two); COMMIT (the checkpoint, when there is one, adds one).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,7 +47,14 @@ from leis.audit.store import (
     table_ddl,
 )
 
-_COPY_EVENTS = f"COPY audit_event ({', '.join(INSERT_COLUMNS)}) FROM STDIN"
+_COPY_EVENTS = f"COPY audit_event ({', '.join(INSERT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COLUMN_TYPES = {"seq": "int8", "event_time_us": "int8", "disclosed_count": "int4"}
+_COPY_TYPES = [
+    "bytea"
+    if column in ("content", "content_digest", "prev_hash", "hash")
+    else _COLUMN_TYPES.get(column, "text")
+    for column in INSERT_COLUMNS
+]
 _INSERT_CHECKPOINT = insert_checkpoint_sql("%s")
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 _GUARDS = [
@@ -96,6 +107,7 @@ class PostgresAuditStore(SqlAuditStore):
         self._writer_conn: psycopg.Connection[Any] | None = None
         self._reader_conn: psycopg.Connection[Any] | None = None
         self._identity: tuple[Any, ...] = ()
+        self._prologues: dict[str, tuple[bytes, tuple[str, ...]]] = {}
         try:
             conn = self._writer()
             self._init_schema(conn, create)
@@ -192,35 +204,64 @@ class PostgresAuditStore(SqlAuditStore):
 
     # ---------------------------------------------------------------- writing
 
-    def append_batch(self, chain_id: str, build: Callable[[Head], Batch]) -> None:
-        try:
+    def _prologue(self, chain_id: str) -> tuple[bytes, tuple[str, ...]]:
+        """BEGIN, the chain lock, the identity and the head queries as one query text (cached per chain)."""
+        found = self._prologues.get(chain_id)
+        if found is None:
             conn = self._writer()
-            with conn.transaction(), conn.cursor() as cursor:
-                cursor.execute(_LOCK, (_chain_lock_key(chain_id),))
-                self._check_identity(cursor)
+            chain = sql.Literal(chain_id)
+            heads = tuple(self._q(query) for query in self._head_sql())
+            statements = [
+                sql.SQL("BEGIN"),
+                sql.SQL(_LOCK.replace("%s", "{}")).format(sql.Literal(_chain_lock_key(chain_id))),
+                sql.SQL(_IDENTITY),
+                *(sql.SQL(query.replace("%s", "{}")).format(chain) for query in heads),
+            ]
+            found = sql.SQL("; ").join(statements).as_bytes(conn), heads
+            self._prologues[chain_id] = found
+        return found
 
-                def run(query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-                    return cursor.execute(query, tuple(params)).fetchall()
-
-                batch = build(self._head_from(chain_id, run))
+    def append_batch(self, chain_id: str, build: Callable[[Head], Batch]) -> None:
+        conn = self._writer()
+        try:
+            prologue, heads = self._prologue(chain_id)
+            with conn.cursor() as cursor:
+                cursor.execute(prologue)  # one round trip; the head is read after the lock is held
+                results: list[list[tuple[Any, ...]]] = []
+                while cursor.nextset():
+                    results.append(cursor.fetchall())
+                self._check_identity(tuple(results[1][0]) if results[1] else ())
+                found = dict(zip(heads, results[2:], strict=True))
+                batch = build(self._head_from(chain_id, lambda query, _params: found[query]))
                 if batch.rows:
                     with cursor.copy(_COPY_EVENTS) as copy:
+                        copy.set_types(_COPY_TYPES)
                         for row in batch.rows:
                             copy.write_row(row)
                 if batch.checkpoint is not None:
                     cursor.execute(_INSERT_CHECKPOINT, checkpoint_params(batch.checkpoint))
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            self._drop_writer()
-            raise
-
-    def _check_identity(self, cursor: psycopg.Cursor[Any]) -> None:
-        try:
-            with cursor.connection.transaction():  # a savepoint: a missing table must not poison the batch
-                now = tuple(cursor.execute(_IDENTITY).fetchone() or ())
+                cursor.execute(b"COMMIT")
         except psycopg.errors.UndefinedTable as exc:
+            self._rollback(conn)
             raise AuditStoreAnomaly(
                 "STORE_REPLACED", f"{_safe_dsn(self.dsn)}: an audit table is gone ({_brief(exc)})"
             ) from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            self._drop_writer()
+            raise
+        except BaseException:
+            self._rollback(conn)
+            raise
+
+    def _rollback(self, conn: psycopg.Connection[Any]) -> None:
+        """End a failed batch's transaction; a connection that cannot is dropped."""
+        try:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")
+        except psycopg.Error:
+            self._drop_writer()
+
+    def _check_identity(self, now: tuple[Any, ...]) -> None:
         changed = [name for name, a, b in zip(_IDENTITY_NAMES, self._identity, now, strict=False) if a != b]
         if changed or len(now) != len(self._identity):
             raise AuditStoreAnomaly(
