@@ -7,6 +7,7 @@ The mesh here is two tiny mTLS servers, A → B, plus a traced "partner" client.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent import futures
@@ -28,7 +29,7 @@ from leis.common.redact import LEIS_RECORD_COUNT, LEIS_SOURCE
 from leis.common.tls import channel_credentials, server_credentials
 from leis.common.tracestore import TraceStoreError
 from leis.common.tracing import ClientSpans, TracingServerInterceptor, extract_context, tracer_provider
-from leis.ops.traces import read_trace
+from leis.ops.traces import StoredSpan, read_trace
 from leis_api.source.v1 import source_service_pb2 as source_pb
 from leis_api.source.v1 import source_service_pb2_grpc as source_grpc
 from leis_api.v1 import subject_pb2
@@ -140,6 +141,17 @@ class Mesh:
         for provider in self.providers:
             assert provider.force_flush(5000)
 
+    async def settled_trace(self, trace_id: str, spans: int) -> list[StoredSpan]:
+        """The trace once its ``spans`` spans are stored: a server that aborts sends the status
+        before its span ends, so the client may see the answer first."""
+        for _ in range(100):
+            self.flush()
+            stored = read_trace(self.store, trace_id)
+            if len(stored) >= spans:
+                return stored
+            await asyncio.sleep(0.05)
+        return stored
+
     async def search(self, request_id: str = "ok") -> tuple[str, grpc.StatusCode]:
         """One traced partner call; returns its trace id and status."""
         with self.partner_tracer.start_as_current_span("partner.query") as span:
@@ -229,8 +241,7 @@ async def test_span_tree_crosses_every_hop(mesh: Mesh, capsys: pytest.CaptureFix
     """R-OBS-1: partner client → A server → A client → B server → B lookup, one trace."""
     trace_id, code = await mesh.search()
     assert code is grpc.StatusCode.OK
-    mesh.flush()
-    spans = {(s.service, s.kind, s.name): s for s in read_trace(mesh.store, trace_id)}
+    spans = {(s.service, s.kind, s.name): s for s in await mesh.settled_trace(trace_id, 6)}
     assert len(spans) == 6
     partner = spans["partner", "INTERNAL", "partner.query"]
     partner_client = spans["partner", "CLIENT", SEARCH]
@@ -276,8 +287,8 @@ async def test_span_tree_crosses_every_hop(mesh: Mesh, capsys: pytest.CaptureFix
 async def test_error_status_recorded_on_both_sides(mesh: Mesh, capsys: pytest.CaptureFixture[str]) -> None:
     trace_id, code = await mesh.search("fail")
     assert code is grpc.StatusCode.NOT_FOUND
-    mesh.flush()
-    by_kind = {(s.service, s.kind): s for s in read_trace(mesh.store, trace_id) if s.name == SEARCH}
+    stored = await mesh.settled_trace(trace_id, 6)
+    by_kind = {(s.service, s.kind): s for s in stored if s.name == SEARCH}
     for key in (("svc-b", "SERVER"), ("svc-a", "CLIENT"), ("svc-a", "SERVER"), ("partner", "CLIENT")):
         assert by_kind[key].status_name == "NOT_FOUND", key
         assert by_kind[key].status == "ERROR"
