@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_audit_bounded import _leis
 from test_audit_kit import Backend, backend, fill, keys, open_log, postgres_backend, record
 from test_audit_tamper import _flipped
 
@@ -270,3 +271,13 @@ async def test_two_workers_share_a_long_chain(
         assert started == [1]
     finally:
         store.close()
+
+
+async def test_cli_verify_takes_workers(tmp_path: Path, keys: AuditKeys) -> None:
+    keys.write(tmp_path / "audit.key")
+    path = tmp_path / "audit.db"
+    await _twenty(Backend("sqlite", f"sqlite:///{path}", f"sqlite:///{path}", path=path), keys)
+    shared = _leis(tmp_path, "audit", "verify", "--url", f"sqlite:///{path}", "--workers", "2")
+    assert shared.returncode == 0, shared.stderr
+    refused = _leis(tmp_path, "audit", "verify", "--url", f"sqlite:///{path}", "--workers", "0")
+    assert (refused.returncode, "--workers must be positive" in refused.stderr) == (2, True), refused.stderr

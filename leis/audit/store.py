@@ -36,7 +36,7 @@ PAGE_ROWS = 5000
 CHAIN_PAGE_ROWS = 256
 # Verify checks a chain a segment (a range of this many seqs) at a time, in this process or a
 # worker process: one segment's rows are what a verify holds at once.
-SEGMENT_ROWS = 2048
+SEGMENT_ROWS = 1024
 # A segment row: seq, the canonical metadata (``chain.canonical_metadata``; None when it cannot
 # be built: a malformed row, left to the row-by-row walk), key_id, content_digest, prev_hash,
 # hash, content.

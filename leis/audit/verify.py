@@ -17,8 +17,15 @@ appended to a chain after its writer's closing checkpoint.
 Malformed data (a changed column type, NULL, a bad length) is reported as a
 problem at its event, never raised.
 
-Memory is bounded: rows are read a page at a time; only the chain's signed
-checkpoints and purge gaps are held. A run can be cut into slices
+A chain is checked a segment (``SEGMENT_ROWS`` seqs) at a time: ``check_segment``
+(``leis.audit.segment``) verifies every event of a segment in one pass, here or in a
+worker process (``workers``), and ``_ChainWalk.accept`` links the segments in order
+with the checks that need the whole chain. A segment that does not verify as a whole
+is walked row by row (``_ChainWalk.step``), which names the problem: the report is
+the one a row-by-row walk of the whole chain gives.
+
+Memory is bounded: rows are read a segment (or a page) at a time; only the chain's
+signed checkpoints and purge gaps are held. A run can be cut into slices
 (``max_events``: stop at the first signed checkpoint after that many events,
 ``VerifyReport.resume_at`` says where) and resumed, or started, at a signed
 checkpoint (``start``): that checkpoint's signature and its event are checked and
