@@ -88,6 +88,16 @@ _encode = _make_encoder()
 encode_json = _encode
 
 
+def ascii_json(text: bytes) -> bool:
+    """Whether JSON ``text`` is ASCII without DEL: all ``canonical_metadata`` leaves unescaped.
+
+    An encoder that escapes every other ASCII character exactly as ``canonical_metadata``
+    does (SQLite's ``json_array``, checked once per process by ``leis.audit.sqlite``)
+    then wrote the same bytes for the same strings and integers.
+    """
+    return text.isascii() and b"\x7f" not in text
+
+
 def encode_list(values: tuple[str, ...]) -> str:
     """A list column's stored text."""
     return _encode(values)

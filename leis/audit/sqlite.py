@@ -16,6 +16,7 @@ memory-mapped (0, the default: none, so the broker's RSS does not grow with the 
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leis.audit.chain import CHAIN_COLUMNS
+from leis.audit.chain import CHAIN_COLUMNS, META_COLUMNS, ascii_json, canonical_metadata
 from leis.audit.errors import AuditConfigError, AuditStoreAnomaly, AuditUnavailable
 from leis.audit.store import (
     ALL_LEGACY,
@@ -35,17 +36,39 @@ from leis.audit.store import (
     SCHEMA_VERSION,
     Batch,
     Head,
+    SegmentRow,
     SqlAuditStore,
     SqlMaintenanceTx,
     checkpoint_params,
     insert_checkpoint_sql,
     insert_events_sql,
     legacy_until,
+    segment_row,
     table_ddl,
 )
 
 _INSERT_EVENT = insert_events_sql("?")
 _INSERT_CHECKPOINT = insert_checkpoint_sql("?")
+_TEXT_META = ", ".join(c for c in META_COLUMNS if c not in ("seq", "event_time_us", "disclosed_count"))
+# The canonical metadata built by SQLite's json_array, when the integer columns hold integers and
+# the text columns text (min: numbers < text < blobs, NULL fails; a blob makes json_array fail):
+# integers are written alike by every JSON encoder, ASCII text alike by an encoder that escapes
+# each character as ``canonical_metadata`` does (``_json_array_is_canonical``), so ``ascii_json``
+# decides. Other rows get NULL here and are encoded in Python.
+_SEGMENT_SQL = (
+    "SELECT seq, CASE WHEN typeof(seq) = 'integer' AND typeof(event_time_us) = 'integer' "  # noqa: S608
+    f"AND typeof(disclosed_count) = 'integer' AND min({_TEXT_META}) >= '' "
+    f"THEN CAST(json_array({', '.join(META_COLUMNS)}) AS BLOB) END, "
+    "key_id, content_digest, prev_hash, hash, content FROM audit_event "
+    "WHERE chain_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
+)
+_FULL_SEGMENT_SQL = (
+    f"SELECT {', '.join(CHAIN_COLUMNS)} FROM audit_event "  # noqa: S608
+    "WHERE chain_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
+)
+_ROW_SQL = f"SELECT {', '.join(CHAIN_COLUMNS)} FROM audit_event WHERE chain_id = ? AND seq = ?"  # noqa: S608
+# Every ASCII character but DEL (which json_array leaves as it is and ``ascii_json`` refuses).
+_ASCII = "".join(map(chr, range(0x7F)))
 _APPEND_ONLY = [
     f"CREATE TRIGGER IF NOT EXISTS {table}_append_only BEFORE UPDATE ON {table} "
     "BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END"
@@ -71,6 +94,58 @@ def _file_id(path: str) -> tuple[int, int] | None:
 
 def _tolerant_text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
+
+
+@functools.cache
+def _json_array_is_canonical() -> bool:
+    """Whether this SQLite's json_array escapes every ASCII character as ``canonical_metadata`` does."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        built = conn.execute("SELECT CAST(json_array(?, ?) AS BLOB)", (_ASCII, -(2**62))).fetchone()[0]
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return bool(built == canonical_metadata((_ASCII, -(2**62))))
+
+
+def read_segment(conn: sqlite3.Connection, chain_id: str, after_seq: int, last_seq: int) -> list[SegmentRow]:
+    """``AuditStore.segment_rows`` over one connection: the metadata JSON built by SQLite where exact."""
+    if not _json_array_is_canonical():
+        return [segment_row(r) for r in conn.execute(_FULL_SEGMENT_SQL, (chain_id, after_seq, last_seq))]
+    rows: list[SegmentRow] = conn.execute(_SEGMENT_SQL, (chain_id, after_seq, last_seq)).fetchall()
+    metas = [r[1] for r in rows if r[1] is not None]
+    if len(metas) == len(rows) and ascii_json(b" ".join(metas)):
+        return rows
+    return [r if r[1] is not None and ascii_json(r[1]) else _encoded(conn, chain_id, r) for r in rows]
+
+
+def _encoded(conn: sqlite3.Connection, chain_id: str, row: SegmentRow) -> SegmentRow:
+    """A segment row whose metadata is encoded in Python, as ``canonical_metadata`` does."""
+    try:
+        full = conn.execute(_ROW_SQL, (chain_id, row[0])).fetchone()
+    except sqlite3.Error:
+        full = None
+    return (row[0], None, *row[2:]) if full is None else segment_row(full)
+
+
+@dataclass(frozen=True)
+class SegmentReader:
+    """``read_segment`` for a worker process: opens the file read-only once per process."""
+
+    path: str
+    cache_mib: int
+
+    def __call__(self, chain_id: str, after_seq: int, last_seq: int) -> list[SegmentRow]:
+        conn = _WORKER_CONNECTIONS.get(self)
+        if conn is None:
+            conn = sqlite3.connect(f"{Path(self.path).as_uri()}?mode=ro", uri=True, timeout=30)
+            conn.execute(f"PRAGMA cache_size = -{int(self.cache_mib) * 1024}")
+            _WORKER_CONNECTIONS[self] = conn
+        return read_segment(conn, chain_id, after_seq, last_seq)
+
+
+_WORKER_CONNECTIONS: dict[SegmentReader, sqlite3.Connection] = {}
 
 
 class SqliteAuditStore(SqlAuditStore):
@@ -178,6 +253,17 @@ class SqliteAuditStore(SqlAuditStore):
         finally:
             conn.close()
         return [tuple(r) for r in rows]
+
+    def segment_rows(self, chain_id: str, after_seq: int, last_seq: int) -> list[SegmentRow]:
+        with self._read_lock:
+            try:
+                return read_segment(self._reader(), chain_id, after_seq, last_seq)
+            except Exception:
+                self._reset_reader()
+                raise
+
+    def segment_reader(self) -> SegmentReader:
+        return SegmentReader(str(self.path.resolve()), self.bounds.cache_mib)
 
     # ---------------------------------------------------------------- writing
 

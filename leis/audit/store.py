@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,7 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-from leis.audit.chain import CHAIN_COLUMNS, META_COLUMNS, Checkpoint, Gap, genesis
+from leis.audit.chain import CHAIN_COLUMNS, META_COLUMNS, N_META, Checkpoint, Gap, canonical_metadata, genesis
 from leis.audit.model import EventRow
 
 SCHEMA_VERSION = "1"
@@ -33,6 +34,15 @@ PAGE_ROWS = 5000
 # A chain walk (verify) reads whole rows, content included, in one worker thread per call;
 # several overlap under load, each holding its page: small pages keep that working set small.
 CHAIN_PAGE_ROWS = 256
+# Verify checks a chain a segment (a range of this many seqs) at a time, in this process or a
+# worker process: one segment's rows are what a verify holds at once.
+SEGMENT_ROWS = 1024
+# A segment row: seq, the canonical metadata (``chain.canonical_metadata``; None when it cannot
+# be built: a malformed row, left to the row-by-row walk), key_id, content_digest, prev_hash,
+# hash, content.
+SegmentRow = tuple[Any, bytes | None, Any, Any, Any, Any, Any]
+# The highest seq a segment walk reaches; rows past it (or of another type) are walked row by row.
+MAX_SEGMENT_SEQ = 2**62
 HOLD_COLUMNS = ("agency_id", "user_id", "event_id", "trace_id")
 # Metadata indexes (R-AUD-3): never on content.
 INDEXES = {
@@ -161,6 +171,15 @@ def _row_to_event(row: Sequence[Any]) -> EventRow:
     return EventRow(**values)
 
 
+def segment_row(row: Sequence[Any]) -> SegmentRow:
+    """A ``CHAIN_COLUMNS`` row as a ``SegmentRow``, its metadata encoded here (None when it cannot be)."""
+    try:
+        metadata: bytes | None = canonical_metadata(tuple(row[:N_META]))
+    except (TypeError, ValueError):
+        metadata = None
+    return (row[2], metadata, *row[N_META - 1 :])
+
+
 class AuditStore(ABC):
     """One audit database: events, checkpoints, purge gaps and the log id."""
 
@@ -195,6 +214,18 @@ class AuditStore(ABC):
     @abstractmethod
     def iter_chain(self, chain_id: str, after_seq: int = -(2**62)) -> Iterator[tuple[Any, ...]]:
         """The chain's events after ``after_seq``, by seq, as ``CHAIN_COLUMNS`` tuples (content included)."""
+
+    @abstractmethod
+    def segment_rows(self, chain_id: str, after_seq: int, last_seq: int) -> list[SegmentRow]:
+        """The chain's events with ``after_seq < seq <= last_seq``, by seq, as ``SegmentRow``s."""
+
+    @abstractmethod
+    def segment_bound(self, chain_id: str) -> int:
+        """The chain's highest integer seq up to ``MAX_SEGMENT_SEQ`` (0 when none)."""
+
+    def segment_reader(self) -> Callable[[str, int, int], list[SegmentRow]] | None:
+        """A picklable ``segment_rows`` that opens its own connection in a worker process, or None."""
+        return None
 
     @abstractmethod
     def checkpoints(self, chain_id: str) -> list[Checkpoint]:
@@ -326,6 +357,22 @@ class SqlAuditStore(AuditStore):
             if not seqs or max(seqs) <= after:
                 return
             after = max(seqs)
+
+    def segment_rows(self, chain_id: str, after_seq: int, last_seq: int) -> list[SegmentRow]:
+        columns = ", ".join(CHAIN_COLUMNS)
+        rows = self._read(
+            f"SELECT {columns} FROM audit_event WHERE chain_id = ? AND seq > ? AND seq <= ? "  # noqa: S608
+            "ORDER BY seq",
+            (chain_id, after_seq, last_seq),
+        )
+        return [segment_row(r) for r in rows]
+
+    def segment_bound(self, chain_id: str) -> int:
+        rows = self._read(
+            "SELECT seq FROM audit_event WHERE chain_id = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+            (chain_id, MAX_SEGMENT_SEQ),
+        )
+        return math.ceil(rows[0][0]) if rows and isinstance(rows[0][0], int | float) else 0
 
     def checkpoints(self, chain_id: str) -> list[Checkpoint]:
         rows = self._read(

@@ -17,8 +17,15 @@ appended to a chain after its writer's closing checkpoint.
 Malformed data (a changed column type, NULL, a bad length) is reported as a
 problem at its event, never raised.
 
-Memory is bounded: rows are read a page at a time; only the chain's signed
-checkpoints and purge gaps are held. A run can be cut into slices
+A chain is checked a segment (``SEGMENT_ROWS`` seqs) at a time: ``check_segment``
+(``leis.audit.segment``) verifies every event of a segment in one pass, here or in a
+worker process (``workers``), and ``_ChainWalk.accept`` links the segments in order
+with the checks that need the whole chain. A segment that does not verify as a whole
+is walked row by row (``_ChainWalk.step``), which names the problem: the report is
+the one a row-by-row walk of the whole chain gives.
+
+Memory is bounded: rows are read a segment (or a page) at a time; only the chain's
+signed checkpoints and purge gaps are held. A run can be cut into slices
 (``max_events``: stop at the first signed checkpoint after that many events,
 ``VerifyReport.resume_at`` says where) and resumed, or started, at a signed
 checkpoint (``start``): that checkpoint's signature and its event are checked and
@@ -29,7 +36,8 @@ there is out of scope for such a run; only a run from the start finds it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +56,8 @@ from leis.audit.chain import (
 )
 from leis.audit.crypto import AAD_V2_PREFIX, NONCE_BYTES, AuditKeys, PublicKeys
 from leis.audit.errors import AuditConfigError
-from leis.audit.store import AuditStore, Head
+from leis.audit.segment import BROKEN, Segment, SegmentPool, check_segment
+from leis.audit.store import SEGMENT_ROWS, AuditStore, Head
 from leis.audit.witness import WitnessState
 
 LOG_LEVEL = "(log)"
@@ -125,6 +134,7 @@ def verify_store(
     chain_id: str = "",
     start: tuple[str, int] | None = None,
     max_events: int | None = None,
+    workers: int = 1,
 ) -> VerifyReport:
     """Verify every chain of ``store`` (or only ``chain_id``), in chain id order.
 
@@ -133,7 +143,9 @@ def verify_store(
     or a plain chain → (seq, hash hex) map of heads seen before. ``start``: begin at
     this chain (earlier ones are skipped) at this signed checkpoint seq (0: its
     start); ``CheckpointNotFound`` when there is no checkpoint there. ``max_events``:
-    stop at the first signed checkpoint after this many events (``resume_at``).
+    stop at the first signed checkpoint after this many events (``resume_at``). ``workers``:
+    processes checking the segments of a long chain (SQLite): this one and ``workers - 1``
+    started for the run (spawned: a script calling this needs the ``__main__`` guard).
     """
     report = VerifyReport(content_checked=isinstance(keys, AuditKeys))
     heads: Mapping[str, tuple[int, str]] = {}
@@ -151,27 +163,32 @@ def verify_store(
         chains = [c for c in chains if c == chain_id]
     if start is not None:
         chains = [c for c in chains if c >= start[0]]
-    for chain in chains:
-        if max_events is not None and report.events_checked >= max_events:
-            report.resume_at = (chain, 0)
-            break
-        status = ChainStatus(from_seq=start[1] if start is not None and chain == start[0] else 0)
-        problem = _verify_chain(
-            store,
-            keys,
-            chain,
-            report=report,
-            status=status,
-            seen=heads.get(chain),
-            closed=chain in closed,
-            budget=None if max_events is None else max_events - report.events_checked,
-        )
-        report.chains[chain] = status
-        if problem is not None:
-            report.problems.append(problem)
-        elif status.stopped:
-            report.resume_at = (chain, status.head_seq)
-            break
+    pools = _Pools(store, keys, workers)
+    try:
+        for chain in chains:
+            if max_events is not None and report.events_checked >= max_events:
+                report.resume_at = (chain, 0)
+                break
+            status = ChainStatus(from_seq=start[1] if start is not None and chain == start[0] else 0)
+            problem = _verify_chain(
+                store,
+                keys,
+                chain,
+                report=report,
+                status=status,
+                seen=heads.get(chain),
+                closed=chain in closed,
+                budget=None if max_events is None else max_events - report.events_checked,
+                pools=pools,
+            )
+            report.chains[chain] = status
+            if problem is not None:
+                report.problems.append(problem)
+            elif status.stopped:
+                report.resume_at = (chain, status.head_seq)
+                break
+    finally:
+        pools.close()
     return report
 
 
@@ -201,10 +218,6 @@ def _witness_problems(
     return problems
 
 
-def _iter_rows(store: AuditStore, chain: str, after_seq: int) -> Iterator[tuple[Any, ...]]:
-    yield from store.iter_chain(chain, after_seq)
-
-
 def _malformed(row: tuple[Any, ...]) -> str | None:
     """What is malformed in a row (type, NULL, length), or None when every value is well-formed."""
     for name, value in zip(CHAIN_COLUMNS, row, strict=False):
@@ -229,7 +242,309 @@ def _malformed(row: tuple[Any, ...]) -> str | None:
     return None
 
 
-def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for speed
+class _ChainWalk:
+    """One chain's verification state, advanced a checked segment or a single row at a time.
+
+    ``step`` is the exact check of one row, in the order that decides which problem is
+    named; ``accept`` applies a segment ``check_segment`` verified, after the checks
+    that need the whole chain (seq and link continuity, checkpoints, witness, gaps).
+    """
+
+    def __init__(
+        self,
+        store: AuditStore,
+        keys: AuditKeys | PublicKeys,
+        chain: str,
+        *,
+        checkpoints: dict[int, Checkpoint],
+        gaps: list[Gap],
+        seen: tuple[int, str] | None,
+        from_seq: int,
+        stop_at: int | None,
+        budget: int | None,
+    ) -> None:
+        self.chain = chain
+        self.keys = keys
+        self.checkpoints = checkpoints
+        self.checkpoint_seqs = sorted(checkpoints)
+        self.gaps = gaps
+        self.seen = seen
+        self.from_seq = from_seq
+        self.stop_at = stop_at
+        self.budget = budget
+        self.legacy_until = store.legacy_content_until_us
+        self.aead: dict[str, AESGCM] | None = keys._aead if isinstance(keys, AuditKeys) else None  # type: ignore[attr-defined]
+        self.prev = genesis(store.log_id, chain)
+        # From a checkpoint: its own event is re-checked against it, then the chain after it.
+        self.expected = from_seq or 1
+        self.gap_index = 0
+        self.checked = 0
+        self.authenticated = 0
+        self.legacy = 0
+        self.last_checkpoint = from_seq
+        self.broken: Problem | None = None
+        self.stopped = False  # at the event budget, on a signed checkpoint
+        self.halted = False  # past an earlier problem (a bad checkpoint or gap signature)
+
+    def marks(self, after_seq: int, last_seq: int) -> tuple[int, ...]:
+        """The seqs in ``(after_seq, last_seq]`` whose hash the chain must be compared with."""
+        seqs = self.checkpoint_seqs
+        wanted = seqs[bisect_right(seqs, after_seq) : bisect_right(seqs, last_seq)]
+        if self.seen is not None and after_seq < self.seen[0] <= last_seq:
+            wanted.append(self.seen[0])
+        return tuple(wanted)
+
+    def accept(self, segment: Segment) -> bool:
+        """Apply a checked segment; False when it must be walked row by row instead."""
+        if not segment.ok:
+            return False
+        count = segment.count
+        if not count:
+            return True
+        first = segment.first_seq
+        last = first + count - 1
+        gaps = self.gaps
+        if (
+            first != self.expected
+            or (self.gap_index < len(gaps) and gaps[self.gap_index].first_seq <= last)
+            or (self.stop_at is not None and last > self.stop_at)
+            or (self.budget is not None and self.checked + count >= self.budget)
+        ):
+            return False
+        prev = segment.first_prev if self.from_seq and first == self.from_seq else self.prev
+        if segment.first_prev != prev:
+            return False
+        marks = segment.marks
+        anchored = self.marks(first - 1, last)
+        for seq in anchored:
+            if seq in self.checkpoints and self.checkpoints[seq].event_hash != marks.get(seq):
+                return False
+        seen = self.seen
+        if seen is not None and first <= seen[0] <= last and marks[seen[0]].hex() != seen[1]:
+            return False
+        checkpointed = [seq for seq in anchored if seq in self.checkpoints]
+        if checkpointed:
+            self.last_checkpoint = checkpointed[-1]
+        self.checked += count
+        if self.aead is not None:
+            self.authenticated += count
+        self.prev = segment.last_hash
+        self.expected = last + 1
+        return True
+
+    def walk(self, rows: Iterable[tuple[Any, ...]], last_seq: int | None) -> bool:
+        """Check ``rows`` one by one (up to ``last_seq``, None: all); False once the walk stops."""
+        for row in rows:
+            seq = row[2] if len(row) > 2 else None
+            if last_seq is not None and not (
+                isinstance(seq, int | float) and not isinstance(seq, bool) and seq <= last_seq
+            ):
+                return True
+            if not self.step(row):
+                return False
+        return True
+
+    def cross_gaps(self) -> Problem | None:
+        gaps, checkpoints, seen, chain = self.gaps, self.checkpoints, self.seen, self.chain
+        while self.gap_index < len(gaps) and gaps[self.gap_index].first_seq <= self.expected:
+            gap = gaps[self.gap_index]
+            if gap.first_seq != self.expected:
+                return Problem(chain, gap.first_seq, "purge gap overlaps retained events")
+            if gap.prev_hash != self.prev:
+                return Problem(chain, self.expected, "purge gap does not link to the event before it")
+            stray = [s for s in checkpoints if gap.first_seq <= s < gap.last_seq]
+            if stray:
+                return Problem(chain, stray[0], "checkpoint refers to a purged event")
+            if seen is not None and seen[0] == gap.last_seq and seen[1] != gap.last_hash.hex():
+                return Problem(chain, gap.last_seq, "differs from the head recorded by the witness")
+            self.prev = gap.last_hash
+            self.expected = gap.last_seq + 1
+            self.gap_index += 1
+        return None
+
+    def named(self, row: tuple[Any, ...], seq: int, problem: str) -> Problem:
+        """The problem at a row, preferring a malformed value over its consequence."""
+        bad = _malformed(row)
+        event_id = row[0] if isinstance(row[0], str) else ""
+        return Problem(self.chain, seq, bad or problem, event_id)
+
+    def step(self, row: tuple[Any, ...]) -> bool:
+        """Check one row exactly; False once the walk stops (``broken`` or ``stopped``)."""
+        self.broken = self._problem_at(row)
+        if self.broken is not None or self.halted:
+            return False
+        seq = row[2]
+        self.expected = seq + 1
+        self.checked += 1
+        budget = self.budget
+        if budget is not None and self.checked >= budget and self.last_checkpoint == seq > self.from_seq:
+            self.stopped = True
+            return False
+        return True
+
+    def _problem_at(self, row: tuple[Any, ...]) -> Problem | None:
+        chain = self.chain
+        try:
+            broken = self.cross_gaps()
+            if broken is not None:
+                return broken
+            expected = self.expected
+            seq = row[2]
+            if self.stop_at is not None and seq > self.stop_at:
+                self.halted = True
+                return None
+            if seq != expected:
+                bad = _malformed(row)
+                return Problem(
+                    chain,
+                    expected,
+                    f"the next stored event (seq {seq!r}) is malformed: {bad}"
+                    if bad
+                    else f"event seq {expected} is missing (the next stored event is seq {seq}): "
+                    "deleted, renumbered or reordered",
+                )
+            digest = row[N_META]
+            content = row[N_META + 3]
+            if hashlib.sha256(content).digest() != digest:
+                return self.named(row, seq, "content does not match its digest: content or digest altered")
+            if self.from_seq and seq == self.from_seq:
+                self.prev = row[N_META + 1]  # the signed checkpoint vouches for this event's hash below
+            prev = self.prev
+            if row[N_META + 1] != prev:
+                return self.named(
+                    row,
+                    seq,
+                    "prev_hash does not link to the previous event: an event was altered, inserted "
+                    "or removed",
+                )
+            meta = encode_json(row[:N_META]).encode("ascii")
+            current = hashlib.sha256(EVENT_PREFIX + meta + digest + prev).digest()
+            if current != row[N_META + 2]:
+                return self.named(row, seq, "hash mismatch: metadata, content digest or hash altered")
+            checkpoint = self.checkpoints.get(seq)
+            if checkpoint is not None:
+                if checkpoint.event_hash != current:
+                    return Problem(
+                        chain, seq, "checkpoint does not match the chain: the log was rewritten", row[0]
+                    )
+                self.last_checkpoint = seq
+            seen = self.seen
+            if seen is not None and seen[0] == seq and seen[1] != current.hex():
+                return Problem(
+                    chain, seq, "differs from the head recorded by the witness: the log was rewritten"
+                )
+            if self.aead is not None:
+                broken = self._authenticate(row, seq, meta, content)
+                if broken is not None:
+                    return broken
+        except (TypeError, ValueError, AttributeError, UnicodeError, IndexError) as exc:
+            seq_here = row[2] if len(row) > 2 and isinstance(row[2], int) else self.expected
+            return Problem(
+                chain,
+                seq_here,
+                _malformed(row) or f"malformed row ({type(exc).__name__})",
+                row[0] if row and isinstance(row[0], str) else "",
+            )
+        self.prev = current
+        return None
+
+    def _authenticate(self, row: tuple[Any, ...], seq: int, meta: bytes, content: Any) -> Problem | None:
+        assert self.aead is not None
+        cipher = self.aead.get(row[N_META - 1])
+        if cipher is None:
+            return Problem(
+                self.chain,
+                seq,
+                f"content is under content key {row[N_META - 1]!r}, which the keyring does not hold: "
+                "a forged event (or a retired key is missing from the keyring)",
+                row[0],
+            )
+        try:
+            cipher.decrypt(content[:NONCE_BYTES], content[NONCE_BYTES:], AAD_V2_PREFIX + meta)
+            self.authenticated += 1
+        except InvalidTag:
+            if (
+                row[3] < self.legacy_until
+                and isinstance(self.keys, AuditKeys)
+                and self.keys.legacy_authentic(row[0], row[N_META - 1], bytes(content))
+            ):
+                self.legacy += 1
+            else:
+                return self.named(
+                    row,
+                    seq,
+                    "content does not authenticate with its metadata under its content key: "
+                    "a forged event, or its metadata or content was altered",
+                )
+        return None
+
+    def finish(self, closed: bool) -> None:
+        """The end of the chain: gaps after the last event, a cut tail, events after a closing checkpoint."""
+        broken = self.cross_gaps()
+        expected, seen, last = self.expected, self.seen, self.last_checkpoint
+        if broken is None:
+            broken = _tail_problems(self.chain, expected, self.checkpoints, self.gaps[self.gap_index :], seen)
+        if broken is None and closed and seen is not None and expected - 1 > max(seen[0], last):
+            broken = Problem(
+                self.chain,
+                seen[0] + 1,
+                f"events seq {seen[0] + 1}..{expected - 1} follow the writer's closing checkpoint "
+                "(witness) and no signature covers them: not written by the broker",
+            )
+        self.broken = broken
+
+
+class _Pools:
+    """The worker processes of one verification, started when a chain first has work to share."""
+
+    def __init__(self, store: AuditStore, keys: AuditKeys | PublicKeys, workers: int) -> None:
+        self._store = store
+        self._keys = keys
+        self._workers = workers
+        self._pool: SegmentPool | None = None
+
+    def get(self, segments: int) -> SegmentPool | None:
+        if self._pool is None and self._workers > 1 and segments > 2 * self._workers:
+            reader = self._store.segment_reader()
+            if reader is not None:
+                keys = self._keys
+                self._pool = SegmentPool(
+                    self._workers - 1, reader, keys.content_keys if isinstance(keys, AuditKeys) else None
+                )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
+
+def _checked_segments(
+    store: AuditStore, walk: _ChainWalk, after_seq: int, bound: int, pools: _Pools
+) -> Iterator[tuple[int, int, Segment]]:
+    """``(after, last, checked segment)`` for every segment of seqs up to ``bound``, in order."""
+    first_last = max(after_seq, 0) + SEGMENT_ROWS
+    ranges = [(after_seq, first_last)] if after_seq < bound else []
+    ranges.extend((lo, lo + SEGMENT_ROWS) for lo in range(first_last, bound, SEGMENT_ROWS))
+    chain = walk.chain
+
+    def here(index: int) -> Segment:
+        lo, hi = ranges[index]
+        try:
+            rows = store.segment_rows(chain, lo, hi)
+        except Exception:  # unreadable in one go: walked row by row, which reports it
+            return BROKEN
+        return check_segment(rows, walk.aead, frozenset(walk.marks(lo, hi)))
+
+    pool = pools.get(len(ranges))
+    if pool is None:
+        checked: Iterator[Segment] = map(here, range(len(ranges)))
+    else:
+        checked = pool.share([(chain, lo, hi, walk.marks(lo, hi)) for lo, hi in ranges], here)
+    for (lo, hi), segment in zip(ranges, checked, strict=True):
+        yield lo, hi, segment
+
+
+def _verify_chain(
     store: AuditStore,
     keys: AuditKeys | PublicKeys,
     chain: str,
@@ -239,6 +554,7 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
     seen: tuple[int, str] | None,
     closed: bool = False,
     budget: int | None = None,
+    pools: _Pools,
 ) -> Problem | None:
     log_id = store.log_id
     problems: list[Problem] = []
@@ -254,163 +570,38 @@ def _verify_chain(  # noqa: PLR0915 - one tight loop, kept in one frame for spee
         if stop_at == from_seq:
             return min(problems, key=lambda p: p.seq)
         raise CheckpointNotFound(f"chain {chain} has no checkpoint at seq {from_seq}")
-
-    prev = genesis(log_id, chain)
-    # From a checkpoint: its own event is re-checked against it, then the chain after it.
-    expected = from_seq or 1
-    gap_index = 0
-    sha256 = hashlib.sha256
-    encode = encode_json
-    checked = 0
-    authenticated = 0
-    legacy = 0
-    last_checkpoint = from_seq
-    broken: Problem | None = None
-    aead: dict[str, AESGCM] | None = keys._aead if isinstance(keys, AuditKeys) else None  # type: ignore[attr-defined]
-    legacy_until = store.legacy_content_until_us
-    aad_prefix = AAD_V2_PREFIX
-    nonce_bytes = NONCE_BYTES
-
-    def cross_gaps() -> Problem | None:
-        nonlocal prev, expected, gap_index
-        while gap_index < len(gaps) and gaps[gap_index].first_seq <= expected:
-            gap = gaps[gap_index]
-            if gap.first_seq != expected:
-                return Problem(chain, gap.first_seq, "purge gap overlaps retained events")
-            if gap.prev_hash != prev:
-                return Problem(chain, expected, "purge gap does not link to the event before it")
-            stray = [s for s in checkpoints if gap.first_seq <= s < gap.last_seq]
-            if stray:
-                return Problem(chain, stray[0], "checkpoint refers to a purged event")
-            if seen is not None and seen[0] == gap.last_seq and seen[1] != gap.last_hash.hex():
-                return Problem(chain, gap.last_seq, "differs from the head recorded by the witness")
-            prev = gap.last_hash
-            expected = gap.last_seq + 1
-            gap_index += 1
-        return None
-
-    def named(row: tuple[Any, ...], seq: int, problem: str) -> Problem:
-        """The problem at a row, preferring a malformed value over its consequence."""
-        bad = _malformed(row)
-        event_id = row[0] if isinstance(row[0], str) else ""
-        return Problem(chain, seq, bad or problem, event_id)
-
-    for row in _iter_rows(store, chain, from_seq - 1 if from_seq else -(2**62)):
-        try:
-            broken = cross_gaps()
-            if broken is not None:
-                break
-            seq = row[2]
-            if stop_at is not None and seq > stop_at:
-                break
-            if seq != expected:
-                bad = _malformed(row)
-                broken = Problem(
-                    chain,
-                    expected,
-                    f"the next stored event (seq {seq!r}) is malformed: {bad}"
-                    if bad
-                    else f"event seq {expected} is missing (the next stored event is seq {seq}): "
-                    "deleted, renumbered or reordered",
-                )
-                break
-            digest = row[N_META]
-            content = row[N_META + 3]
-            if sha256(content).digest() != digest:
-                broken = named(row, seq, "content does not match its digest: content or digest altered")
-                break
-            if from_seq and seq == from_seq:
-                prev = row[N_META + 1]  # the signed checkpoint vouches for this event's hash below
-            if row[N_META + 1] != prev:
-                broken = named(
-                    row,
-                    seq,
-                    "prev_hash does not link to the previous event: an event was altered, inserted "
-                    "or removed",
-                )
-                break
-            meta = encode(row[:N_META]).encode("ascii")
-            current = sha256(EVENT_PREFIX + meta + digest + prev).digest()
-            if current != row[N_META + 2]:
-                broken = named(row, seq, "hash mismatch: metadata, content digest or hash altered")
-                break
-            checkpoint = checkpoints.get(seq)
-            if checkpoint is not None:
-                if checkpoint.event_hash != current:
-                    broken = Problem(
-                        chain, seq, "checkpoint does not match the chain: the log was rewritten", row[0]
-                    )
-                    break
-                last_checkpoint = seq
-            if seen is not None and seen[0] == seq and seen[1] != current.hex():
-                broken = Problem(
-                    chain, seq, "differs from the head recorded by the witness: the log was rewritten"
-                )
-                break
-            if aead is not None:
-                cipher = aead.get(row[N_META - 1])
-                if cipher is None:
-                    broken = Problem(
-                        chain,
-                        seq,
-                        f"content is under content key {row[N_META - 1]!r}, which the keyring does not hold: "
-                        "a forged event (or a retired key is missing from the keyring)",
-                        row[0],
-                    )
-                    break
-                try:
-                    cipher.decrypt(content[:nonce_bytes], content[nonce_bytes:], aad_prefix + meta)
-                    authenticated += 1
-                except InvalidTag:
-                    if (
-                        row[3] < legacy_until
-                        and isinstance(keys, AuditKeys)
-                        and keys.legacy_authentic(row[0], row[N_META - 1], bytes(content))
-                    ):
-                        legacy += 1
-                    else:
-                        broken = named(
-                            row,
-                            seq,
-                            "content does not authenticate with its metadata under its content key: "
-                            "a forged event, or its metadata or content was altered",
-                        )
-                        break
-        except (TypeError, ValueError, AttributeError, UnicodeError, IndexError) as exc:
-            seq_here = row[2] if len(row) > 2 and isinstance(row[2], int) else expected
-            broken = Problem(
-                chain,
-                seq_here,
-                _malformed(row) or f"malformed row ({type(exc).__name__})",
-                row[0] if row and isinstance(row[0], str) else "",
-            )
+    walk = _ChainWalk(
+        store,
+        keys,
+        chain,
+        checkpoints=checkpoints,
+        gaps=gaps,
+        seen=seen,
+        from_seq=from_seq,
+        stop_at=stop_at,
+        budget=budget,
+    )
+    after = from_seq - 1 if from_seq else -(2**62)
+    reached = after
+    walking = True
+    for lo, hi, segment in _checked_segments(store, walk, after, store.segment_bound(chain), pools):
+        reached = hi
+        if not walk.accept(segment) and not walk.walk(store.iter_chain(chain, lo), hi):
+            walking = False
             break
-        prev = current
-        expected = seq + 1
-        checked += 1
-        if budget is not None and checked >= budget and last_checkpoint == seq > from_seq:
-            status.stopped = True
-            break
-    else:
-        broken = cross_gaps()
-        if broken is None:
-            broken = _tail_problems(chain, expected, checkpoints, gaps[gap_index:], seen)
-        if broken is None and closed and seen is not None and expected - 1 > max(seen[0], last_checkpoint):
-            broken = Problem(
-                chain,
-                seen[0] + 1,
-                f"events seq {seen[0] + 1}..{expected - 1} follow the writer's closing checkpoint "
-                "(witness) and no signature covers them: not written by the broker",
-            )
-    report.events_checked += checked
-    report.content_authenticated += authenticated
-    report.legacy_content += legacy
-    status.events = checked
-    status.head_seq = expected - 1
-    status.head_hash = prev.hex()
-    status.last_checkpoint_seq = max(last_checkpoint, max((g.last_seq for g in gaps), default=0))
-    if broken is not None:
-        problems.append(broken)
+    # Rows past the segments (a seq of another type, events appended meanwhile), one by one.
+    if walking and walk.walk(store.iter_chain(chain, reached), None):
+        walk.finish(closed)
+    report.events_checked += walk.checked
+    report.content_authenticated += walk.authenticated
+    report.legacy_content += walk.legacy
+    status.events = walk.checked
+    status.head_seq = walk.expected - 1
+    status.head_hash = walk.prev.hex()
+    status.stopped = walk.stopped
+    status.last_checkpoint_seq = max(walk.last_checkpoint, max((g.last_seq for g in gaps), default=0))
+    if walk.broken is not None:
+        problems.append(walk.broken)
     return min(problems, key=lambda p: p.seq) if problems else None
 
 

@@ -125,6 +125,8 @@ def _verify_run(args: argparse.Namespace, witness: Any) -> Callable[[Any, Any], 
         raise ValueError("--max-events must be positive")
     if args.from_checkpoint is not None and args.from_checkpoint <= 0:
         raise ValueError("--from-checkpoint must be a positive checkpoint seq")
+    if args.workers <= 0:
+        raise ValueError("--workers must be positive")
 
     def run(store: Any, keys: Any) -> Any:
         chain = args.chain or ""
@@ -137,7 +139,13 @@ def _verify_run(args: argparse.Namespace, witness: Any) -> Callable[[Any, Any], 
                 chain = chains[0]
             start = (chain, args.from_checkpoint)
         return verify_store(
-            store, keys, witness=witness, chain_id=chain, start=start, max_events=args.max_events
+            store,
+            keys,
+            witness=witness,
+            chain_id=chain,
+            start=start,
+            max_events=args.max_events,
+            workers=args.workers,
         )
 
     return run
@@ -598,4 +606,11 @@ def _verify_arguments(verify: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="stop at the first signed checkpoint after N events and print where to resume",
+    )
+    verify.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes checking a long SQLite chain (this one and N-1 more; default 1)",
     )
