@@ -70,7 +70,9 @@ def mesh(
         source_data,
         registry_with(seed_registry, tables),
         source_faults={"eid": {"latency_ms": 300}},  # every search holds its slot a while
-        admission=AdmissionConfig(agency_concurrent_calls=8, retry_after_seconds=0.5),
+        # A flood beyond its bound is served at its pace (bound / retry delay): every queued call
+        # gets its turn well within the queue's bound.
+        admission=AdmissionConfig(agency_concurrent_calls=8, retry_after_seconds=0.5, max_queue_seconds=30),
         max_concurrent_rpcs=BROKER_BOUND,
     )
     mesh.start()

@@ -159,6 +159,38 @@ def test_a_slot_is_released_once() -> None:
     asyncio.run(scenario())
 
 
+def test_an_agency_beyond_its_bound_comes_after_the_others_and_at_its_pace() -> None:
+    async def scenario() -> None:
+        now = [0.0]
+        share = FairShare(slots=1, total=1000, pace_seconds=1.0, clock=lambda: now[0])
+        held = await share.acquire("flood", 2, None)
+        flood = [await _queued(share, "flood", limit=2) for _ in range(3)]  # the last two over
+        bystander = [await _queued(share, "bystander") for _ in range(2)]
+        share.release("flood", held)
+        await _settle()
+        assert bystander[0].done(), "an agency within its bound goes first"
+        share.release("bystander", bystander[0].result())
+        await _settle()
+        assert bystander[1].done()
+        share.release("bystander", bystander[1].result())
+        await _settle()
+        assert flood[0].done()  # the flood's turn, now that nobody else waits
+        share.release("flood", flood[0].result())
+        await _settle()
+        assert not flood[1].done(), "a flood beyond its bound is served at its pace"
+        now[0] += 0.5  # pace / limit: one call every half second
+        await asyncio.sleep(0.6)  # the timer's turn is due in real time too
+        await _settle()
+        assert flood[1].done()
+        share.release("flood", flood[1].result())
+        now[0] += 0.5
+        assert (await asyncio.wait_for(flood[2], 2)).over_budget
+
+    asyncio.run(scenario())
+
+
 def test_bounds_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         FairShare(slots=0, total=1)
+    with pytest.raises(ValueError, match="positive"):
+        FairShare(slots=1, total=1, pace_seconds=0)

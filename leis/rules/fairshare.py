@@ -5,7 +5,11 @@ with many calls in flight would take nearly all of it, whatever its concurrency 
 :class:`FairShare` bounds the calls *in progress* and queues the rest, each agency in its own
 FIFO. When a slot frees it goes to the waiting agency that holds the fewest slots (the
 longest-waiting of those on a tie), so an agency with one call waiting is served next even
-while another has hundreds queued. A waiting call costs no CPU.
+while another has hundreds queued. An agency beyond its concurrency bound (it has calls
+outstanding that arrived over it, to be refused) comes after every agency within its bound,
+and is served no faster than a client honouring its refusals would call: ``limit`` calls per
+``pace_seconds`` (the retry delay its refusals carry). Every call of a flood is still recorded
+and answered, but at the flooder's pace, not the broker's. A waiting call costs no CPU.
 
 A newcomer therefore waits for at most one of the calls already running, then shares the CPU
 with ``slots - 1`` of them rather than with every call of the flood. The price is paid while
@@ -18,7 +22,9 @@ Single event loop: no lock needed. Pure logic, no gRPC.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -68,16 +74,28 @@ class FairShare:
     """``slots`` calls in progress, handed out agency by agency (see the module), and at most
     ``total`` calls within their agencies' bounds in progress or waiting."""
 
-    def __init__(self, slots: int, total: int) -> None:
-        if slots < 1 or total < 1:
-            raise ValueError("slots and total must be at least 1")
+    def __init__(
+        self,
+        slots: int,
+        total: int,
+        pace_seconds: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if slots < 1 or total < 1 or pace_seconds <= 0:
+            raise ValueError("slots and total must be at least 1, pace_seconds positive")
         self.slots = slots
         self.total = total
+        self._pace = pace_seconds
+        self._clock = clock
+        self._limits: dict[str, int] = {}
+        self._next_turn: dict[str, float] = {}
+        self._timer: asyncio.TimerHandle | None = None
         self._counted = 0
         self._queued = 0
         self._busy = 0
         self._active: dict[str, int] = {}
         self._within: dict[str, int] = {}
+        self._over: dict[str, int] = {}
         self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
 
     def waiting(self) -> int:
@@ -94,17 +112,21 @@ class FairShare:
         ``limit`` is the agency's concurrency bound (see :class:`Ticket`). A cancelled wait
         passes on a slot handed over meanwhile and re-raises.
         """
+        self._limits[key] = limit
         over_budget = self._within.get(key, 0) >= limit
         over_total = not over_budget and self._counted >= self.total
-        if not (over_budget or over_total):
+        if over_budget:
+            self._over[key] = self._over.get(key, 0) + 1
+        elif not over_total:
             self._within[key] = self._within.get(key, 0) + 1
             self._counted += 1
-        if not self._waiting and self._busy < self.slots:
+        if not self._waiting and self._busy < self.slots and self._turn_due(key):
             self._take(key)
             return Ticket(over_budget, True, over_total)
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, deque()).append(granted)
         self._queued += 1
+        self._dispatch()
         try:
             await asyncio.wait_for(asyncio.shield(granted), wait_seconds)
         except TimeoutError:
@@ -139,18 +161,46 @@ class FairShare:
         self._busy += 1
         self._active[key] = self._active.get(key, 0) + 1
 
+    def _turn_due(self, key: str) -> bool:
+        """Whether ``key`` may take a slot now: always within its bound, else at its pace."""
+        return key not in self._over or self._next_turn.get(key, 0.0) <= self._clock()
+
     def _dispatch(self) -> None:
         while self._busy < self.slots and self._waiting:
-            key = min(self._waiting, key=lambda k: self._active.get(k, 0))
+            due = [k for k in self._waiting if self._turn_due(k)]
+            if not due:
+                self._wake_at(min(self._next_turn[k] for k in self._waiting))
+                return
+            key = min(due, key=lambda k: (k in self._over, self._active.get(k, 0)))
             queue = self._waiting.pop(key)
             granted = queue.popleft()
             self._queued -= 1
             if queue:
                 self._waiting[key] = queue  # to the back of the round
+            if key in self._over:
+                self._next_turn[key] = self._clock() + self._pace / self._limits[key]
             granted.set_result(None)
             self._take(key)
 
+    def _wake_at(self, when: float) -> None:
+        """Dispatch again once the earliest paced turn is due (one timer at a time)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = max(0.0, when - self._clock())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._dispatch()
+
     def _leave(self, key: str, ticket: Ticket) -> None:
+        if ticket.over_budget:
+            over = self._over[key] - 1
+            if over:
+                self._over[key] = over
+            else:
+                del self._over[key]
+                self._next_turn.pop(key, None)
         if not ticket.counted:
             return
         self._counted -= 1

@@ -61,7 +61,7 @@ def build_chain(
     max_request_bytes: int,
 ) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
     """The server interceptors, outermost first."""
-    share = FairShare(admission.work_slots, total=broker_bound)
+    share = FairShare(admission.work_slots, total=broker_bound, pace_seconds=admission.retry_after_seconds)
     metrics.observe_waiting(share.waiting)
     scheduling = SchedulingInterceptor(
         share,
