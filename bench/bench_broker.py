@@ -6,7 +6,7 @@ the same three sources over the same mTLS), (b) the full broker (chain, audit,
 release, merge, photos) with tracing on, and (c) the full broker with tracing
 off (``OTEL_TRACES_SAMPLER=always_off``). Prints QPS, p50, p99 and the broker's RSS.
 
-    python bench/bench_broker.py [--persons 50000] [--seconds 10] [--concurrency 16]
+    python bench/bench_broker.py [--persons 50000] [--seconds 10] [--concurrency 16] [--work-slots N]
 
 Targets: full broker >= 0.75x the baseline's QPS and p99 <= 1.5x the baseline's;
 tracing on costs <= 10% of the broker's QPS against tracing off (issue 16).
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_sources import sample_queries
 from mesh import PORTS, LoadResult, add_sources, bench_mesh, closed_loop, prepare_home, rss_mb
 
+from leis.broker.config import AdmissionConfig
 from leis.common.paths import LeisHome
 from leis.common.tls import CA_CERT
 from leis_api.v1 import query_service_pb2 as query_pb
@@ -79,12 +80,20 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--work-slots",
+        type=int,
+        default=AdmissionConfig.model_fields["work_slots"].default,
+        help="[admission] work_slots of the broker (calls in progress at once)",
+    )
     args = parser.parse_args()
     home = prepare_home(args.home, args.persons)
+    with home.config.open("a") as config:
+        config.write(f"\n[admission]\nwork_slots = {args.work_slots}\n")
     subjects = queries(home, 100)
     print(
         f"{len(subjects)} distinct queries over {args.persons:,} persons per source; "
-        f"concurrency {args.concurrency}, {args.seconds:.0f} s per run"
+        f"concurrency {args.concurrency}, {args.seconds:.0f} s per run, {args.work_slots} work slots"
     )
     sources = bench_mesh(home)
     add_sources(sources, home)
