@@ -189,6 +189,23 @@ def test_an_agency_beyond_its_bound_comes_after_the_others_and_at_its_pace() -> 
     asyncio.run(scenario())
 
 
+def test_an_agency_beyond_its_bound_is_paced_even_with_slots_free() -> None:
+    async def scenario() -> None:
+        now = [0.0]
+        share = FairShare(slots=4, total=1000, pace_seconds=0.2, clock=lambda: now[0])
+        assert (await share.acquire("flood", 1, None)).slot
+        second = await share.acquire("flood", 1, None)  # over its bound, first turn due: at once
+        assert second.over_budget
+        assert second.slot
+        third = await _queued(share, "flood", limit=1)
+        await _settle()
+        assert not third.done(), "the next turn is a pace away, free slots or not"
+        now[0] += 0.2
+        assert (await asyncio.wait_for(third, 2)).slot
+
+    asyncio.run(scenario())
+
+
 def test_bounds_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         FairShare(slots=0, total=1)

@@ -160,6 +160,8 @@ class FairShare:
     def _take(self, key: str) -> None:
         self._busy += 1
         self._active[key] = self._active.get(key, 0) + 1
+        if key in self._over:
+            self._next_turn[key] = self._clock() + self._pace / self._limits[key]
 
     def _turn_due(self, key: str) -> bool:
         """Whether ``key`` may take a slot now: always within its bound, else at its pace."""
@@ -177,8 +179,6 @@ class FairShare:
             self._queued -= 1
             if queue:
                 self._waiting[key] = queue  # to the back of the round
-            if key in self._over:
-                self._next_turn[key] = self._clock() + self._pace / self._limits[key]
             granted.set_result(None)
             self._take(key)
 
