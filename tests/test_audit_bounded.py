@@ -43,7 +43,7 @@ from leis.audit.export import verify_export_lines
 from leis.audit.log import now_us
 from leis.audit.review import WEEK_US, build_report
 from leis.audit.service import AuditServicer
-from leis.audit.sqlite import SqliteAuditStore, SqliteBounds
+from leis.audit.sqlite import READER_CACHE_MIB, SqliteAuditStore, SqliteBounds
 from leis.audit.store import CHAIN_PAGE_ROWS, AuditStore, Batch, Head
 from leis.audit.verify import CheckpointNotFound, verify_store
 from leis.common.paths import LeisHome
@@ -391,6 +391,9 @@ def test_sqlite_cache_bounds_come_from_audit_toml(tmp_path: Path) -> None:
         conn: Any = store._writer
         assert conn.execute("PRAGMA cache_size").fetchone()[0] == -4096
         assert conn.execute("PRAGMA mmap_size").fetchone()[0] == 32 * 2**20
+        # The reader's cache is emptied by every commit of the writer: it stays small.
+        reader: Any = store._reader()
+        assert reader.execute("PRAGMA cache_size").fetchone()[0] == -READER_CACHE_MIB * 1024
     finally:
         store.close()
     for bad in ("sqlite_cache_mib = 0", "sqlite_cache_mib = 100000", "sqlite_mmap_mib = -1"):

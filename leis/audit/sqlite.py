@@ -11,7 +11,11 @@ and its WAL with those it opened, and the log id in the file with the one it rea
 
 Memory is bounded by ``SqliteBounds`` (``audit.toml``: ``sqlite_cache_mib``,
 ``sqlite_mmap_mib``): each connection's page cache, and how much of the file is
-memory-mapped (0, the default: none, so the broker's RSS does not grow with the log).
+memory-mapped (0, the default: none, so the broker's RSS does not grow with the log). The
+reading connection's cache is at most ``READER_CACHE_MIB``: in WAL mode SQLite empties a
+reader's cache whenever another connection has committed since its last read, so a large
+one would only fill during a scan and be dropped at the next, and the broker's RSS would
+rise and fall by its size with each auditor's read.
 """
 
 from __future__ import annotations
@@ -82,6 +86,10 @@ class SqliteBounds:
 
     cache_mib: int = 16
     mmap_mib: int = 0
+
+
+# The reading connection's page cache, in MiB, at most (see the module).
+READER_CACHE_MIB = 2
 
 
 def _file_id(path: str) -> tuple[int, int] | None:
@@ -174,10 +182,11 @@ class SqliteAuditStore(SqlAuditStore):
         self._db_id = _file_id(str(path))
         self._wal_id = _file_id(f"{path}-wal")
 
-    def _connect(self, *, tolerant: bool = False) -> sqlite3.Connection:
+    def _connect(self, *, tolerant: bool = False, cache_mib: int | None = None) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA busy_timeout = 30000")
-        conn.execute(f"PRAGMA cache_size = -{int(self.bounds.cache_mib) * 1024}")  # in KiB when negative
+        cache = self.bounds.cache_mib if cache_mib is None else cache_mib
+        conn.execute(f"PRAGMA cache_size = -{int(cache) * 1024}")  # in KiB when negative
         conn.execute(f"PRAGMA mmap_size = {int(self.bounds.mmap_mib) * 1024 * 1024}")
         if tolerant:
             conn.text_factory = _tolerant_text
@@ -227,7 +236,7 @@ class SqliteAuditStore(SqlAuditStore):
 
     def _reader(self) -> sqlite3.Connection:
         if self._reader_conn is None:
-            self._reader_conn = self._connect()
+            self._reader_conn = self._connect(cache_mib=min(self.bounds.cache_mib, READER_CACHE_MIB))
         return self._reader_conn
 
     def _reset_reader(self) -> None:
