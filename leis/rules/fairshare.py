@@ -13,8 +13,9 @@ and answered, but at the flooder's pace, not the broker's. A waiting call costs 
 
 A newcomer therefore waits for at most one of the calls already running, then shares the CPU
 with ``slots - 1`` of them rather than with every call of the flood. The price is paid while
-calls wait on sources and the audit store holding their slots: few slots leave the CPU idle
-then (``[admission] work_slots`` weighs the two; see ``bench/bench_flood.py``).
+calls wait on sources and on the audit store's commit of their opening event, holding their
+slots: few slots leave the CPU idle then (``[admission] work_slots`` weighs the two; see
+``bench/bench_flood.py``).
 
 Single event loop: no lock needed. Pure logic, no gRPC.
 """

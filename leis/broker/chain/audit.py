@@ -130,6 +130,8 @@ class AuditInterceptor(AsyncServerInterceptor):
         add_trailing_metadata(context, (AUDIT_REFERENCE_KEY, received.event_id))
 
         async def close(ended: _Ended | None) -> None:
+            # The call's work is done: waiting for the store's commit takes no slot.
+            SCHEDULED.get().release()
             await self._durable(_closing(call, caller, claimed, received, ended))
 
         try:
