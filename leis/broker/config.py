@@ -101,7 +101,7 @@ class AdmissionConfig(_Schema):
     """
 
     agency_concurrent_calls: PositiveInt = 16
-    work_slots: PositiveInt = 4
+    work_slots: PositiveInt = 2
     max_queue_seconds: PositiveFloat = 5.0
     retry_after_seconds: PositiveFloat = 0.25
     core_concurrent_rpcs: PositiveInt = 4096
