@@ -280,10 +280,20 @@ def _given_similarity(query_first: str, record_first: str) -> float:
 
 def name_similarity(query: NameQuery, name: records_pb2.PersonName) -> tuple[float, list[str]]:
     """Similarity of one stored name to the query name, and the name fields that matched."""
-    best: tuple[float, list[str]] = (0.0, [])
+    similarity, fields = _spelled_similarity(query, name.first_name, name.middle_name, name.last_name)
+    return similarity, list(fields)
+
+
+# A common name without a date of birth fetches many records spelled alike (the look-up's
+# first tier is the exact spelling): each distinct spelling is scored once.
+@functools.lru_cache(maxsize=8192)
+def _spelled_similarity(
+    query: NameQuery, first_name: str, middle_name: str, last_name: str
+) -> tuple[float, tuple[str, ...]]:
+    best: tuple[float, tuple[str, ...]] = (0.0, ())
     for first, last, factor in (
-        (name.first_name, name.last_name, 1.0),
-        (name.last_name, name.first_name, SWAPPED_NAME_FACTOR),
+        (first_name, last_name, 1.0),
+        (last_name, first_name, SWAPPED_NAME_FACTOR),
     ):
         family = _family_similarity(query.last, last)
         if family < FAMILY_THRESHOLD:
@@ -297,8 +307,8 @@ def name_similarity(query: NameQuery, name: records_pb2.PersonName) -> tuple[flo
         else:
             given = 0.0
             total = family
-        if query.middle and name.middle_name:
-            middle = compact(name.middle_name)
+        if query.middle and middle_name:
+            middle = compact(middle_name)
             query_middle = query.middle.replace(" ", "")
             agrees = middle[:1] == query_middle[:1] and (
                 len(query_middle) == 1
@@ -319,7 +329,7 @@ def name_similarity(query: NameQuery, name: records_pb2.PersonName) -> tuple[flo
             if query.first and given >= NAME_THRESHOLD:
                 fields.insert(1 if fields and fields[0] == "name.last_name" else 0, "name.first_name")
         if total > best[0]:
-            best = (total, fields)
+            best = (total, tuple(fields))
     return best
 
 
