@@ -9,6 +9,7 @@ caught, one before it is out of scope for the resumed run (a full run finds it).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
@@ -41,8 +42,8 @@ from leis.audit.config import load_audit_settings
 from leis.audit.errors import AuditConfigError
 from leis.audit.export import verify_export_lines
 from leis.audit.log import now_us
-from leis.audit.review import WEEK_US, build_report
-from leis.audit.service import AuditServicer
+from leis.audit.review import WEEK_US, build_report, build_report_page
+from leis.audit.service import LOG_PASSES, AuditServicer
 from leis.audit.sqlite import READER_CACHE_MIB, SqliteAuditStore, SqliteBounds
 from leis.audit.store import CHAIN_PAGE_ROWS, AuditStore, Batch, Head
 from leis.audit.verify import CheckpointNotFound, verify_store
@@ -462,3 +463,42 @@ async def test_chain_walk_reads_small_pages(served: Served, monkeypatch: pytest.
     assert seqs == list(range(1, CHAIN_PAGE_ROWS * 4 + 1))
     assert max(pages) == CHAIN_PAGE_ROWS
     assert verify_store(store, served.keys, chain_id="walk-1").intact
+
+
+async def test_passes_over_the_log_run_at_most_log_passes_at_once(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many auditors verifying and reviewing at once hold at most LOG_PASSES passes in memory."""
+    for i in range(10):
+        await served.log.append(record(i))
+    lock = threading.Lock()
+    running = most = 0
+
+    def counted(real: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            try:
+                time.sleep(0.2)
+                return real(*args, **kwargs)
+            finally:
+                with lock:
+                    running -= 1
+
+        return run
+
+    monkeypatch.setattr("leis.audit.service.build_report_page", counted(build_report_page))
+    monkeypatch.setattr("leis.audit.service.verify_store", counted(verify_store))
+    start = timestamp_pb2.Timestamp(seconds=1)
+    async with served.channel() as channel:
+        stub = audit_service_pb2_grpc.AuditServiceStub(channel)
+        reviews = [
+            stub.GetReviewReport(pb.GetReviewReportRequest(start_time=start), timeout=30) for _ in range(4)
+        ]
+        verifies = [stub.VerifyLog(pb.VerifyLogRequest(), timeout=30) for _ in range(4)]
+        reports, verified = await asyncio.gather(asyncio.gather(*reviews), asyncio.gather(*verifies))
+    assert most == LOG_PASSES
+    assert all(json.loads(r.report_json)["agencies"]["ndex"]["requests"] == 10 for r in reports)
+    assert all(r.intact for r in verified)

@@ -46,7 +46,7 @@ class ReviewThresholds:
     work_end_hour: int = 19
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tally:
     requests: int = 0
     answered: int = 0

@@ -13,11 +13,14 @@ StreamAgencyEvents writes the export a page at a time (``context.write``, so the
 interceptor chain awaits it as one call and audits how it ended), the one-reply
 ExportAgencyEvents refuses above ``MAX_UNARY_EXPORT_EVENTS``, VerifyLog reads a
 page at a time and, given ``max_events``, stops at a signed checkpoint with a
-resume token, and GetReviewReport holds tallies for one page of agencies.
+resume token, and GetReviewReport holds tallies for one page of agencies. At most
+``LOG_PASSES`` of these passes over the log (verify, review, unary export) run at once, so
+many auditors asking together do not multiply what the broker holds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -74,6 +77,8 @@ T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 MAX_STREAM_PAGE = 1000
+# Passes over the log (verify, review, unary export) at once; the others wait their turn.
+LOG_PASSES = 2
 MAX_UNARY_EXPORT_EVENTS = 10_000
 DEFAULT_REVIEW_AGENCIES = 100
 MAX_REVIEW_AGENCIES = 1000
@@ -272,11 +277,13 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
         auditor_identities: Collection[str] = (AUDITOR_IDENTITY,),
         known_agencies: Callable[[], Collection[str]] | None = None,
         timezone: str = "UTC",
+        log_passes: int = LOG_PASSES,
     ) -> None:
         self._log = log
         self._authorize = authorize or certificate_authorizer(auditor_identities)
         self._known_agencies = known_agencies
         self._timezone = timezone
+        self._passes = asyncio.Semaphore(log_passes)
 
     async def _serve(self, context: Context, handler: Callable[[str], Awaitable[T]]) -> T:
         try:
@@ -288,6 +295,13 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
             await _fail(context, Unavailable(AUDIT_UNAVAILABLE, "the audit log is unavailable"))
         except LeisError as err:
             await _fail(context, err)
+
+    async def _pass(self, func: Callable[[], T]) -> T:
+        """``func``, one pass over the log (verify, review, unary export), once fewer than
+        ``log_passes`` run: the memory they hold is bounded by that many passes, however many
+        auditors ask at once. A call waiting here holds nothing; its deadline still applies."""
+        async with self._passes:
+            return await self._log.run(func)
 
     # ------------------------------------------------------------------ RPCs
 
@@ -399,7 +413,7 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
                     )
                 start = (chain, request.from_checkpoint_seq)
             try:
-                report = await self._log.run(
+                report = await self._pass(
                     lambda: verify_store(
                         self._log.store, self._log.keys, chain_id=chain, start=start, max_events=budget
                     )
@@ -421,7 +435,7 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
             )
             created = now_us()
             try:
-                bundle, count = await self._log.run(
+                bundle, count = await self._pass(
                     lambda: export_agency(
                         self._log.store,
                         self._log.keys,
@@ -509,7 +523,7 @@ class AuditServicer(audit_service_pb2_grpc.AuditServiceServicer):
             size = _page_size(request.page_size, DEFAULT_REVIEW_AGENCIES, MAX_REVIEW_AGENCIES, "page_size")
             period = f"{start}-{request.end_time.seconds if request.HasField('end_time') else ''}"
             after = decode_review_token(request.page_token, period) if request.page_token else None
-            report, last = await self._log.run(
+            report, last = await self._pass(
                 lambda: build_report_page(
                     self._log.store,
                     start,
