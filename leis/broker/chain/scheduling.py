@@ -9,11 +9,11 @@ in its own queue, its refusals and garbage included, so it slows itself, not the
 A ``QueryService`` call (a partner's search, data item, capabilities: short, CPU-bound work)
 holds its slot until its work ends; the audit stage gives it back before it waits for the
 store to commit the call's closing event, which is the audit writer's work, not the call's.
-The analysts' outbound search and the auditors' calls spend
-most of their time waiting on partners or on reads in threads, and a stream may last as long
-as its reader: they wait for their turn like any call, then give the slot back at once, so a
-slow partner or a slow auditor never holds the broker's CPU; the agency's concurrency budget
-(admission) still bounds how many of them run.
+The analysts' outbound search and the auditors' calls spend most of their time waiting on
+partners or on reads in threads, and a stream may last as long as its reader: they wait for
+their turn like any call, then give the slot back at once, so a slow partner or a slow auditor
+never holds the broker's CPU; the agency's concurrency budget (admission) still bounds how
+many of them run.
 
 It identifies the :class:`~leis.broker.identity.Caller` once (the certificate and the
 agreements it names; identity decides on that same value) and establishes the
