@@ -5,11 +5,13 @@ so every call of a burst waits its turn. A bystander's call that arrives behind 
 burst is served next, not after the burst. A call whose wait outlasts its deadline is refused
 ``RESOURCE_EXHAUSTED`` in time, and one whose client cancels it while it waits is recorded as
 cancelled: every call that reached the broker has its ``QUERY_RECEIVED`` and one closing event.
-An analyst's outbound search waiting on a slow partner does not hold the one slot.
+A call waiting for its closing event's commit, and an analyst's outbound search waiting on a
+slow partner, do not hold the one slot.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,7 @@ import grpc
 import pytest
 from meshkit import Mesh
 
+from leis.audit import AuditRecord, StoredEvent
 from leis.audit.store import SearchFilter
 from leis.broker.config import AdmissionConfig
 from leis.common.tls import channel_credentials
@@ -29,6 +32,7 @@ from leis_api.v1 import subject_pb2
 from leis_sim.partners.server import Fault
 
 SOURCE_LATENCY_MS = 300
+CLOSING_COMMIT_SECONDS = 2.0
 BURST = 8
 ORIS = {"agency-tdex": "TX2279900", "agency-ndex": "WVFBI9900"}
 
@@ -132,6 +136,34 @@ def test_a_call_cancelled_while_it_waits_is_recorded_as_cancelled(mesh: Mesh, pk
         for call in ahead:
             call.result()
     assert _closing_of(mesh, "sch.gone") == ["QUERY_RECEIVED/", "REFUSED/CANCELLED"]
+
+
+def test_a_call_gives_its_slot_back_before_its_closing_event_is_committed(
+    mesh: Mesh, pki_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waiting for the audit store to commit a closing event is the writer's work, not the
+    call's: with one slot, another agency's call runs meanwhile (the answer still waits)."""
+    log = mesh.audit_log
+    assert log is not None
+    append = log.append
+
+    async def slow_commit(record: AuditRecord) -> StoredEvent:
+        if record.event_type == "RESPONSE_SENT" and record.user_id == "sch.slowclose":
+            await asyncio.sleep(CLOSING_COMMIT_SECONDS)
+        return await append(record)
+
+    monkeypatch.setattr(log, "append", slow_commit)
+    with (
+        grpc.secure_channel(mesh.address, channel_credentials(pki_dir, "agency-tdex")) as first,
+        grpc.secure_channel(mesh.address, channel_credentials(pki_dir, "agency-ndex")) as second,
+    ):
+        closing = _search(first).future(_request("agency-tdex", "sch.slowclose"), timeout=30)
+        time.sleep(2 * SOURCE_LATENCY_MS / 1000)  # its work done, its closing event being committed
+        reply = _search(second)(_request("agency-ndex", "sch.meanwhile"), timeout=30)
+        assert not closing.done()
+        assert closing.result().audit_reference
+    assert reply.audit_reference
+    assert _closing_of(mesh, "sch.slowclose") == ["QUERY_RECEIVED/", "RESPONSE_SENT/OK"]
 
 
 @pytest.fixture(scope="module")
