@@ -383,7 +383,7 @@ async def test_cli_verify_from_checkpoint_and_in_slices(tmp_path: Path) -> None:
 
 def test_sqlite_cache_bounds_come_from_audit_toml(tmp_path: Path) -> None:
     home = LeisHome(tmp_path)
-    assert load_audit_settings(home).sqlite_bounds == SqliteBounds(cache_mib=16, mmap_mib=0)
+    assert load_audit_settings(home).sqlite_bounds == SqliteBounds(cache_mib=4, mmap_mib=0)
     (tmp_path / "audit.toml").write_text("[audit]\nsqlite_cache_mib = 4\nsqlite_mmap_mib = 32\n")
     bounds = load_audit_settings(home).sqlite_bounds
     assert bounds == SqliteBounds(4, 32)

@@ -11,7 +11,7 @@ Example::
     witness = "/var/lib/leis-witness/audit-witness.jsonl"  # default: beside the SQLite file / in $LEIS_HOME
     checkpoint_every_events = 1000
     checkpoint_every_seconds = 5
-    sqlite_cache_mib = 16            # page cache of the writing SQLite connection (the reader's: at most 2)
+    sqlite_cache_mib = 4             # page cache of the writing SQLite connection (the reader's: at most 2)
     sqlite_mmap_mib = 0              # memory-mapped I/O per connection; 0: none
 
     [[audit.legal_hold]]

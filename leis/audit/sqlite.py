@@ -82,9 +82,13 @@ _APPEND_ONLY = [
 
 @dataclass(frozen=True)
 class SqliteBounds:
-    """Per-connection memory bounds: page cache and memory-mapped I/O, in MiB."""
+    """Per-connection memory bounds: page cache and memory-mapped I/O, in MiB.
 
-    cache_mib: int = 16
+    Appends gain nothing from a larger writer cache: on a 300,000-event log, 2 to 128
+    concurrent appenders ran as fast with 4 MiB as with 16, and every MiB is broker RSS.
+    """
+
+    cache_mib: int = 4
     mmap_mib: int = 0
 
 
