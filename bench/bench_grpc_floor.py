@@ -41,6 +41,7 @@ from grpc_interceptor.server import AsyncServerInterceptor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from baseline_fanout import Forwarder
 from mesh import PORTS, closed_loop, prepare_home
 
 from leis.broker.chain._base import Continuation, call_next
@@ -54,21 +55,14 @@ PORT = PORTS["baseline"]
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class _Empty(query_grpc.QueryServiceServicer):
-    """Search answers an empty response at once; the rest is not measured."""
+class _Empty(Forwarder):
+    """The bare forwarder's servicer, forwarding nothing: Search answers an empty response at once."""
+
+    def __init__(self) -> None:
+        super().__init__({})
 
     async def Search(self, request: query_pb.SearchRequest, context: object) -> query_pb.SearchResponse:
         return query_pb.SearchResponse()
-
-    async def GetCapabilities(
-        self, request: query_pb.GetCapabilitiesRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> query_pb.GetCapabilitiesResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Search only")
-
-    async def GetDataItem(
-        self, request: query_pb.GetDataItemRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> query_pb.GetDataItemResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Search only")
 
 
 class _NoOp(AsyncServerInterceptor):
